@@ -1,0 +1,69 @@
+//! # multiproc: Python's `multiprocessing`, in Rust, for learning concurrency
+//!
+//! A lesson written for Python's `multiprocessing` reads almost the same with this crate:
+//!
+//! ```
+//! use multiproc::prelude::*;
+//!
+//! fn say_hi() {
+//!     println!("Hi from process {}", current_process().pid());
+//! }
+//!
+//! println!("Hi from process {} (parent process)", current_process().pid());
+//! let mut other = Process::new(say_hi);
+//! other.start();
+//! other.join();
+//! ```
+//!
+//! Every process is a real operating-system process made with `fork()`, every lock and queue
+//! works across processes, and blocking calls end cleanly when a notebook's stop button is
+//! pressed. The crate works in three places: inside the `rust-concurrency` Jupyter kernel (which
+//! imports [`prelude`] into every notebook), in a plain Rust program, and under `cargo test`.
+//!
+//! Lesson concepts and where they live:
+//! - processes: [`process`] ([`Process`](process::Process), [`current_process`](process::current_process), …)
+//! - locks and other synchronisation: [`lock`], [`semaphore`], [`event`], [`condition`], [`barrier`]
+//! - passing messages: [`queue`], [`pipe`]
+//! - shared memory: [`shared_memory`] ([`Value`](shared_memory::Value), [`Array`](shared_memory::Array))
+//! - lesson helpers: [`lesson`] (scaled [`sleep`](lesson::sleep), [`randint`](lesson::randint),
+//!   [`input`](lesson::input), [`pyprint!`])
+//! - rich notebook output: [`display`]
+//! - talking to the notebook kernel: [`kernel_link`]
+//!
+//! Linux only: it relies on `fork`, futexes, `MAP_SHARED` memory and Unix sockets.
+
+pub mod barrier;
+pub mod condition;
+pub mod display;
+pub mod event;
+pub mod kernel_link;
+pub mod lesson;
+pub mod lock;
+pub mod pipe;
+pub mod process;
+pub mod queue;
+pub mod semaphore;
+pub mod shared_memory;
+#[doc(hidden)]
+pub mod sys;
+
+/// Everything a lesson needs, in one `use`: `use multiproc::prelude::*;`
+///
+/// ```
+/// use multiproc::prelude::*;
+/// assert!(cpu_count() >= 1);
+/// ```
+pub mod prelude {
+    pub use crate::barrier::*;
+    pub use crate::condition::*;
+    pub use crate::display::*;
+    pub use crate::event::*;
+    pub use crate::lesson::*;
+    pub use crate::lock::*;
+    pub use crate::pipe::*;
+    pub use crate::process::*;
+    pub use crate::queue::*;
+    pub use crate::semaphore::*;
+    pub use crate::shared_memory::*;
+    pub use crate::pyprint;
+}

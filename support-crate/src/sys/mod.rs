@@ -1,0 +1,5 @@
+//! Low-level building blocks shared by the lesson-level modules. Not part of the lesson API.
+
+pub mod futex;
+pub mod shm;
+pub mod wait;
