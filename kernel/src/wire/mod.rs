@@ -1,0 +1,4 @@
+//! The Jupyter wire protocol: connection file, sockets, signed messages.
+
+pub mod message;
+pub mod iopub;
