@@ -39,9 +39,9 @@ pub const SOCKET_ENV: &str = "MULTIPROC_KERNEL_SOCKET";
 pub const CONTROL_FD_ENV: &str = "MULTIPROC_KERNEL_CONTROL_FD";
 /// Most processes started through this crate that may be alive at once (default 64).
 pub const MAX_PROCESSES_ENV: &str = "MULTIPROC_MAX_PROCESSES";
-/// Factor applied to every [`crate::sleep`] (e.g. `0.01` in tests; default 1).
+/// Factor applied to every [`crate::lesson::sleep`] (e.g. `0.01` in tests; default 1).
 pub const TIME_SCALE_ENV: &str = "MULTIPROC_TIME_SCALE";
-/// When set to `1`, [`crate::input`] never asks and returns its default (unattended runs).
+/// When set to `1`, [`crate::lesson::input`] never asks and returns its default (unattended runs).
 pub const UNATTENDED_ENV: &str = "MULTIPROC_UNATTENDED";
 
 /// Default for [`MAX_PROCESSES_ENV`].
