@@ -3,10 +3,28 @@
 
 #![allow(dead_code)]
 
+pub mod cache_slot;
+pub mod errors;
 pub mod runtime;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use multiproc::kernel_link::ControlPage;
+use serde_json::{Value, json};
+
+use crate::supervision::{self, Shared, Supervisor, cleanup, control};
 use crate::wire::iopub::Publisher;
 use crate::wire::message::Message;
+
+/// Environment variable naming the support crate's folder (overrides the default).
+pub const SUPPORT_CRATE_ENV: &str = "MULTIPROC_SUPPORT_CRATE";
+/// How long terminated processes get between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_millis(500);
+/// How long the cell's code gets to return after the stop button before the runtime is killed.
+const RUNTIME_GRACE: Duration = Duration::from_millis(1000);
 
 /// Asks the person at the notebook for a line of text (the stdin channel).
 pub trait InputProvider: Send + Sync {
@@ -46,51 +64,351 @@ pub struct Completions {
     pub cursor_end: usize,
 }
 
+/// What the evaluator and its interrupter share about the running cell.
+struct Running {
+    /// Our cell number while a cell is being evaluated (0: idle).
+    cell: AtomicU32,
+    /// True while evcxr is compiling or running the cell's code.
+    code_running: AtomicBool,
+    /// Cell number whose runtime the interrupter had to kill.
+    runtime_killed: AtomicU32,
+}
+
 /// Lets another thread (the control channel) stop the running cell.
 #[derive(Clone)]
-pub struct Interrupter {}
+pub struct Interrupter {
+    shared: Arc<Shared>,
+    running: Arc<Running>,
+}
 
 impl Interrupter {
     /// Stops the running cell (blocked calls panic with a clear message, the cell's processes
     /// are terminated). Returns at once.
-    pub fn interrupt(&self) {}
+    pub fn interrupt(&self) {
+        let cell = self.running.cell.load(Ordering::SeqCst);
+        if cell == 0 {
+            return;
+        }
+        self.shared.page.interrupt_cell.store(cell, Ordering::SeqCst);
+        let shared = self.shared.clone();
+        let running = self.running.clone();
+        std::thread::spawn(move || stop_cell(&shared, &running, cell));
+    }
+}
+
+/// Terminates the processes of `cell`; kills the runtime if the code does not return in time.
+fn stop_cell(shared: &Shared, running: &Running, cell: u32) {
+    let started = Instant::now();
+    let runtime = shared.runtime_pid.load(Ordering::SeqCst);
+    let mut victims = supervision::alive_of_cell(shared, cell);
+    let others: Vec<i32> = supervision::all_alive(shared).into_iter().filter(|p| !victims.iter().any(|(v, _)| v == p)).collect();
+    // Plain forks (not registered) under the runtime belong to the running cell.
+    for pid in cleanup::descendants(runtime) {
+        if !others.contains(&pid) && !victims.iter().any(|(v, _)| *v == pid) {
+            let under_other = std::iter::successors(supervision::parent_of(pid), |p| supervision::parent_of(*p))
+                .take_while(|p| *p != runtime && *p > 1)
+                .any(|p| others.contains(&p));
+            if !under_other {
+                victims.push((pid, String::from("unregistered")));
+            }
+        }
+    }
+    supervision::note_terminated(shared, cell, &victims);
+    let pids: Vec<i32> = victims.iter().map(|(p, _)| *p).collect();
+    cleanup::terminate(&pids, TERM_GRACE);
+    // The code itself: blocked support-crate calls panic within 50 ms; spinning code does not.
+    while running.code_running.load(Ordering::SeqCst) && running.cell.load(Ordering::SeqCst) == cell {
+        if started.elapsed() >= RUNTIME_GRACE {
+            running.runtime_killed.store(cell, Ordering::SeqCst);
+            // SAFETY: kill on the runtime's pid (our child; evcxr restarts it).
+            unsafe { libc::kill(runtime, libc::SIGKILL) };
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The cell evaluator: owns the evcxr context and the process supervisor.
-pub struct Evaluator {}
+pub struct Evaluator {
+    ctx: Option<evcxr::CommandContext>,
+    supervisor: Option<Supervisor>,
+    shared: Arc<Shared>,
+    running: Arc<Running>,
+    publisher: Publisher,
+    next_cell: u32,
+    _slot: Option<cache_slot::Slot>,
+}
+
+/// Where the support crate is: config, then `MULTIPROC_SUPPORT_CRATE`, then beside the kernel's
+/// sources (a development build).
+fn support_crate_path(config: &EvalConfig) -> PathBuf {
+    if let Some(p) = &config.support_crate {
+        return p.clone();
+    }
+    if let Some(p) = std::env::var_os(SUPPORT_CRATE_ENV) {
+        return PathBuf::from(p);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("support-crate")
+}
+
+/// Reads and forwards what evcxr's channels carry (lines our runtime writes outside the
+/// protocol, e.g. a fatal start-up error) to the kernel's own stderr; evcxr waits for its
+/// stdout channel to be empty after every cell, so it must be drained.
+fn drain_evcxr_outputs(outputs: evcxr::EvalContextOutputs) {
+    let evcxr::EvalContextOutputs { stdout, stderr } = outputs;
+    std::thread::spawn(move || {
+        for line in stdout {
+            eprintln!("[runtime] {line}");
+        }
+    });
+    std::thread::spawn(move || {
+        for line in stderr {
+            eprintln!("[runtime] {line}");
+        }
+    });
+}
+
+/// Lets the runtime find the toolchain's `libstd-*.so`, which every cell links dynamically.
+///
+/// rustc writes a *relative* run path into each cell library, computed from cargo's `deps`
+/// folder; evcxr loads the copy one folder up. Under evcxr's default `/tmp` folder the extra
+/// `..` is harmless (it stops at `/`), but our cache lives beside the toolchain in the home
+/// folder, where the relative path then misses by one level. The loader's search path fixes it.
+fn point_runtime_at_std() {
+    let Ok(out) = std::process::Command::new("rustc").args(["--print", "target-libdir"]).output() else { return };
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if dir.is_empty() {
+        return;
+    }
+    let path = match std::env::var("LD_LIBRARY_PATH") {
+        Ok(old) if !old.is_empty() => format!("{dir}:{old}"),
+        _ => dir,
+    };
+    // SAFETY: set before the runtime is started; other threads do not read this variable.
+    unsafe { std::env::set_var("LD_LIBRARY_PATH", path) };
+}
+
+fn page_of(shared: &Shared) -> &'static ControlPage {
+    shared.page
+}
 
 impl Evaluator {
     /// Starts evcxr and preloads the support crate (`use multiproc::prelude::*;`).
-    pub fn new(_config: EvalConfig, _publisher: Publisher, _input: std::sync::Arc<dyn InputProvider>) -> anyhow::Result<Evaluator> {
-        anyhow::bail!("evaluator not implemented yet")
+    pub fn new(config: EvalConfig, publisher: Publisher, input: std::sync::Arc<dyn InputProvider>) -> anyhow::Result<Evaluator> {
+        cleanup::become_subreaper();
+        let page = control::create()?;
+        let supervisor = Supervisor::start(page, publisher.clone(), input)?;
+        let shared = supervisor.shared.clone();
+        let slot = cache_slot::acquire();
+        let support = support_crate_path(&config);
+        if let Some(slot) = &slot {
+            let dir = slot.dir.join("evcxr");
+            std::fs::create_dir_all(&dir)?;
+            // A known-good lock file makes the first build resolve offline and reproducibly.
+            let lock = dir.join("Cargo.lock");
+            let workspace_lock = support.join("..").join("Cargo.lock");
+            if !lock.exists() && workspace_lock.exists() {
+                let _ = std::fs::copy(&workspace_lock, &lock);
+            }
+            // SAFETY: set before evcxr reads it, while no other thread reads the environment.
+            unsafe { std::env::set_var("EVCXR_TMPDIR", &dir) };
+        }
+        point_runtime_at_std();
+        let (ctx, outputs) = evcxr::CommandContext::new().map_err(|e| anyhow::anyhow!("starting evcxr: {e}"))?;
+        drain_evcxr_outputs(outputs);
+        let running = Arc::new(Running { cell: AtomicU32::new(0), code_running: AtomicBool::new(false), runtime_killed: AtomicU32::new(0) });
+        let mut ev = Evaluator { ctx: Some(ctx), supervisor: Some(supervisor), shared, running, publisher, next_cell: 1, _slot: slot };
+        ev.update_runtime_pid();
+        let ctx = ev.ctx.as_mut().expect("context");
+        ctx.set_opt_level("0").map_err(|e| anyhow::anyhow!("{e}"))?;
+        let preload = format!(
+            ":dep multiproc = {{ path = \"{}\" }}\nuse multiproc::prelude::*;",
+            support.canonicalize().unwrap_or(support.clone()).display()
+        );
+        if let Err(e) = ev.quiet(&preload) {
+            anyhow::bail!("preloading the support crate from {}: {e}", support.display());
+        }
+        Ok(ev)
+    }
+
+    fn update_runtime_pid(&self) {
+        if let Some(ctx) = &self.ctx {
+            let handle = ctx.process_handle();
+            let pid = handle.lock().map(|c| c.id() as i32).unwrap_or(0);
+            self.shared.runtime_pid.store(pid, Ordering::SeqCst);
+        }
+    }
+
+    /// Runs code in a cell nobody sees (preloading, warm-up).
+    fn quiet(&mut self, code: &str) -> Result<(), String> {
+        let cell = self.next_cell;
+        self.next_cell += 1;
+        let sup = self.supervisor.as_ref().expect("supervisor");
+        sup.begin(cell, None, false);
+        let result = self.ctx.as_mut().expect("context").execute(code);
+        self.update_runtime_pid();
+        let report = self.supervisor.as_ref().expect("supervisor").finish(cell);
+        match result {
+            Err(evcxr::Error::CompilationErrors(errs)) => Err(errs.iter().map(|e| errors::render(e, code)).collect::<Vec<_>>().join("\n")),
+            Err(e) => Err(e.to_string()),
+            Ok(_) if report.panicked => Err(report.panic_message),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// Runs one cell; returns when its code returned and its non-daemon processes exited.
-    pub fn execute(&mut self, _req: CellRequest<'_>) -> CellOutcome {
-        CellOutcome::Error { ename: "NotImplemented".into(), evalue: String::new(), traceback: vec![] }
+    pub fn execute(&mut self, req: CellRequest<'_>) -> CellOutcome {
+        let cell = self.next_cell;
+        self.next_cell += 1;
+        self.running.code_running.store(true, Ordering::SeqCst);
+        self.running.cell.store(cell, Ordering::SeqCst);
+        self.supervisor.as_ref().expect("supervisor").begin(cell, Some(req.parent), req.allow_stdin);
+        let result = self.ctx.as_mut().expect("context").execute(req.code);
+        self.running.code_running.store(false, Ordering::SeqCst);
+        self.update_runtime_pid();
+        let report = self.supervisor.as_ref().expect("supervisor").finish(cell);
+        self.running.cell.store(0, Ordering::SeqCst);
+        let interrupted = page_of(&self.shared).interrupt_cell.load(Ordering::SeqCst) == cell;
+        let runtime_killed = self.running.runtime_killed.load(Ordering::SeqCst) == cell;
+        let terminated = if report.terminated.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Terminated: {}.",
+                report.terminated.iter().map(|(p, n)| format!("{p} ({n})")).collect::<Vec<_>>().join(", ")
+            )
+        };
+        match result {
+            Ok(outputs) => {
+                if report.panicked {
+                    let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
+                    let msg = report.panic_message.trim().to_string();
+                    if interrupted || msg.contains("Interrupted: the stop button was pressed") {
+                        let evalue = format!("the cell was stopped; variables from earlier cells are kept.{terminated}");
+                        return error("Interrupted", evalue.clone(), vec![msg, evalue]);
+                    }
+                    let evalue = format!("the cell's code panicked in process {runtime} (the notebook's main process)");
+                    return error("Panic", evalue.clone(), vec![evalue, msg]);
+                }
+                if interrupted {
+                    let evalue = format!("the cell was stopped.{terminated}");
+                    return error("Interrupted", evalue.clone(), vec![evalue]);
+                }
+                if !req.silent && !outputs.content_by_mime_type.is_empty() {
+                    let data: serde_json::Map<String, Value> =
+                        outputs.content_by_mime_type.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+                    self.publisher.publish(Some(req.parent), "execute_result", json!({
+                        "execution_count": req.execution_count,
+                        "data": data,
+                        "metadata": {},
+                    }));
+                }
+                CellOutcome::Ok
+            }
+            Err(evcxr::Error::CompilationErrors(errs)) => {
+                let evalue = errs.first().map(|e| e.message()).unwrap_or_else(|| "compilation failed".into());
+                let traceback = errs.iter().map(|e| errors::render(e, req.code)).collect();
+                error("CompilationError", evalue, traceback)
+            }
+            Err(evcxr::Error::SubprocessTerminated(msg)) => {
+                if runtime_killed || interrupted {
+                    let evalue = format!(
+                        "the cell did not stop within {} s, so its process was restarted: variables from earlier cells were lost.{terminated}",
+                        RUNTIME_GRACE.as_secs()
+                    );
+                    error("Interrupted", evalue.clone(), vec![evalue])
+                } else {
+                    let evalue = format!("the notebook's main process ended ({}); it was restarted and variables were lost", errors::strip_ansi(msg.trim()));
+                    error("ProcessDied", evalue.clone(), vec![evalue])
+                }
+            }
+            Err(e) => {
+                let evalue = errors::strip_ansi(&e.to_string());
+                error("Error", evalue.clone(), vec![evalue])
+            }
+        }
     }
 
     /// A handle for interrupting from another thread.
     pub fn interrupter(&self) -> Interrupter {
-        Interrupter {}
+        Interrupter { shared: self.shared.clone(), running: self.running.clone() }
     }
 
     /// Completion candidates at `cursor` (a character offset).
-    pub fn complete(&mut self, _code: &str, cursor: usize) -> Completions {
-        Completions { matches: vec![], cursor_start: cursor, cursor_end: cursor }
+    pub fn complete(&mut self, code: &str, cursor: usize) -> Completions {
+        let byte = char_to_byte(code, cursor);
+        let none = Completions { matches: vec![], cursor_start: cursor, cursor_end: cursor };
+        let Some(ctx) = self.ctx.as_mut() else { return none };
+        match ctx.completions(code, byte) {
+            Ok(c) => Completions {
+                matches: c.completions.into_iter().map(|c| c.code).collect(),
+                cursor_start: byte_to_char(code, c.start_offset),
+                cursor_end: byte_to_char(code, c.end_offset),
+            },
+            Err(_) => none,
+        }
     }
 
     /// Documentation or type of the name at `cursor`, as plain text.
-    pub fn inspect(&mut self, _code: &str, _cursor: usize, _detail_level: u8) -> Option<String> {
-        None
+    pub fn inspect(&mut self, code: &str, cursor: usize, _detail_level: u8) -> Option<String> {
+        let mut byte = char_to_byte(code, cursor);
+        // Hover looks at the expression ending at the position: extend to the end of the name.
+        byte += code[byte..].find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(code.len() - byte);
+        let (plain, _html) = self.ctx.as_mut()?.hover_at(code, byte).ok()?;
+        let plain = plain.trim().to_string();
+        if plain.is_empty() { None } else { Some(plain) }
     }
 
     /// Ends the runtime and every process any cell started; leaves no orphans or zombies.
-    pub fn shutdown(self) {}
+    pub fn shutdown(mut self) {
+        let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
+        let mut pids = supervision::all_alive(&self.shared);
+        pids.extend(cleanup::descendants(runtime));
+        pids.sort_unstable();
+        pids.dedup();
+        cleanup::terminate(&pids, Duration::from_millis(300));
+        // SAFETY: kill our runtime child; evcxr's drop below reaps it.
+        unsafe { libc::kill(runtime, libc::SIGKILL) };
+        drop(self.ctx.take());
+        if let Some(s) = self.supervisor.take() {
+            s.stop();
+        }
+        // Anything still under us (adopted orphans) ends now.
+        let rest = cleanup::descendants(std::process::id() as i32);
+        cleanup::terminate(&rest, Duration::from_millis(300));
+        cleanup::reap_all();
+    }
+}
+
+fn error(ename: &str, evalue: String, traceback: Vec<String>) -> CellOutcome {
+    CellOutcome::Error { ename: ename.to_string(), evalue, traceback }
+}
+
+fn char_to_byte(s: &str, chars: usize) -> usize {
+    s.char_indices().nth(chars).map(|(i, _)| i).unwrap_or(s.len())
+}
+
+fn byte_to_char(s: &str, byte: usize) -> usize {
+    s.get(..byte.min(s.len())).map(|p| p.chars().count()).unwrap_or(0)
 }
 
 /// Compiles the support crate and a first cell once so that later kernels start fast
 /// (used by `rust-concurrency-kernel install`).
-pub fn warm_up(_config: &EvalConfig) -> anyhow::Result<()> {
-    anyhow::bail!("warm-up not implemented yet")
+pub fn warm_up(config: &EvalConfig) -> anyhow::Result<()> {
+    struct NoInput;
+    impl InputProvider for NoInput {
+        fn ask(&self, _: &Message, _: &str, _: bool) -> Option<String> {
+            None
+        }
+    }
+    let (tx, rx) = crossbeam_channel::unbounded();
+    // Nothing is published for quiet cells; drop whatever arrives.
+    std::thread::spawn(move || for _ in rx {});
+    let mut ev = Evaluator::new(config.clone(), Publisher::new(tx), Arc::new(NoInput))?;
+    let sample = "let p = Process::new(|| println!(\"warm\"));\nlet mut p = p;\np.start();\np.join();";
+    if let Err(e) = ev.quiet(sample) {
+        eprintln!("warm-up cell failed (the support crate is compiled anyway): {e}");
+    }
+    ev.shutdown();
+    Ok(())
 }

@@ -1,6 +1,108 @@
-//! Command line: `rust-concurrency-kernel --connection-file F` or `rust-concurrency-kernel install`.
+//! Command line: `rust-concurrency-kernel --connection-file F` runs the kernel;
+//! `install` / `uninstall` manage its kernelspec.
+
+use crate::evaluation::EvalConfig;
+use crate::install::{self, Location};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "rust-concurrency-kernel",
+    version,
+    about = "A Jupyter kernel for learning concurrency in Rust"
+)]
+struct Cli {
+    /// The connection file written by Jupyter (runs the kernel).
+    #[arg(long = "connection-file", short = 'f', value_name = "FILE")]
+    connection_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writes the kernelspec `rust-concurrency` and warms the compile cache.
+    Install {
+        #[command(flatten)]
+        location: LocationArgs,
+        /// The support crate to preload (default: $MULTIPROC_SUPPORT_CRATE, else the
+        /// repository's support-crate/ next to this binary).
+        #[arg(long, value_name = "PATH")]
+        support_crate: Option<PathBuf>,
+        /// Skip compiling the support crate and a first cell now.
+        #[arg(long)]
+        no_warm_up: bool,
+    },
+    /// Removes the kernelspec `rust-concurrency`.
+    Uninstall {
+        #[command(flatten)]
+        location: LocationArgs,
+    },
+}
+
+#[derive(Args)]
+#[group(multiple = false)]
+struct LocationArgs {
+    /// Install for this user (the default): ~/.local/share/jupyter.
+    #[arg(long)]
+    user: bool,
+    /// Install into the prefix of the `python3` on PATH (a virtualenv or conda env).
+    #[arg(long)]
+    sys_prefix: bool,
+    /// Install into DIR/share/jupyter.
+    #[arg(long, value_name = "DIR")]
+    prefix: Option<PathBuf>,
+}
+
+impl LocationArgs {
+    fn location(&self) -> Location {
+        if let Some(p) = &self.prefix {
+            Location::Prefix(p.clone())
+        } else if self.sys_prefix {
+            Location::SysPrefix
+        } else {
+            Location::User
+        }
+    }
+}
 
 /// Parses the command line and runs the kernel or the installer.
 pub fn run() -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+    let cli = Cli::parse();
+    match (cli.command, cli.connection_file) {
+        (
+            Some(Command::Install {
+                location,
+                support_crate,
+                no_warm_up,
+            }),
+            _,
+        ) => {
+            let support = match support_crate {
+                Some(p) => Some(std::path::absolute(&p)?),
+                None => install::default_support_crate(),
+            };
+            let dir = install::install(&location.location(), support.as_deref())?;
+            println!("Installed kernelspec rust-concurrency in {}", dir.display());
+            if !no_warm_up {
+                println!("Warming the compile cache (compiles the support crate once)...");
+                crate::evaluation::warm_up(&EvalConfig { support_crate: support })?;
+                println!("Done.");
+            }
+            Ok(())
+        }
+        (Some(Command::Uninstall { location }), _) => {
+            let dir = install::uninstall(&location.location())?;
+            println!("Removed kernelspec {}", dir.display());
+            Ok(())
+        }
+        (None, Some(file)) => super::shell::run(
+            &file,
+            EvalConfig {
+                support_crate: install::default_support_crate(),
+            },
+        ),
+        (None, None) => anyhow::bail!("give --connection-file FILE to run the kernel, or `install` (see --help)"),
+    }
 }

@@ -1,0 +1,81 @@
+//! Turning evcxr's errors into one Jupyter `error`: rustc's messages pointing at the cell's own
+//! lines, without terminal colour codes.
+//!
+//! evcxr's `build_report` renders through a colour-capable report library; we render the
+//! spans ourselves as plain text (the frontend shows the traceback verbatim).
+
+use evcxr::CompilationError;
+
+/// Removes ANSI escape sequences (colours) from `s`.
+///
+/// ```ignore
+/// assert_eq!(strip_ansi("\x1b[31merror\x1b[0m: x"), "error: x");
+/// ```
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Renders one compilation error like rustc does, with the cell's line numbers.
+pub fn render(error: &CompilationError, code: &str) -> String {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = String::new();
+    let head = match error.code() {
+        Some(c) => format!("{}[{c}]: {}", error.level(), error.message()),
+        None => format!("{}: {}", error.level(), error.message()),
+    };
+    out.push_str(&head);
+    out.push('\n');
+    let mut shown = false;
+    for m in error.spanned_messages() {
+        let Some(span) = m.span else { continue };
+        shown = true;
+        let width = span.end_line.to_string().len();
+        out.push_str(&format!("{:width$}--> cell:{}:{}\n", "", span.start_line, span.start_column));
+        for ln in span.start_line..=span.end_line {
+            let text = lines.get(ln.wrapping_sub(1)).copied().unwrap_or("");
+            out.push_str(&format!("{ln:>width$} | {text}\n"));
+            if ln == span.start_line {
+                let start = span.start_column.saturating_sub(1);
+                let end = if span.end_line == span.start_line { span.end_column.saturating_sub(1).max(start + 1) } else { text.chars().count().max(start + 1) };
+                let mark = if m.is_primary { '^' } else { '-' };
+                out.push_str(&format!(
+                    "{:width$} | {}{} {}\n",
+                    "",
+                    " ".repeat(start),
+                    mark.to_string().repeat(end - start),
+                    m.label
+                ));
+            }
+        }
+    }
+    if !shown {
+        let rendered = strip_ansi(&error.rendered());
+        if !rendered.trim().is_empty() {
+            out.push_str(rendered.trim_end());
+            out.push('\n');
+        }
+    }
+    for h in error.help() {
+        out.push_str(&format!("help: {h}\n"));
+    }
+    if let Some(hint) = error.evcxr_extra_hint() {
+        out.push_str(&format!("note: {hint}\n"));
+    }
+    out
+}

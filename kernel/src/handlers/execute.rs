@@ -1,0 +1,159 @@
+//! `execute_request`: the execution counter, `execute_input`, running the cell, the one `error`
+//! message of a failed cell, and the reply.
+
+use super::Shared;
+use super::history::History;
+use crate::evaluation::{CellOutcome, CellRequest, Evaluator};
+use crate::wire::message::Message;
+use serde_json::{Value, json};
+
+/// What the shell loop keeps between cells.
+pub struct CellState {
+    /// The evaluator, or why it could not be started (each cell then reports that reason).
+    pub evaluator: Result<Evaluator, String>,
+    /// The execution counter: cells run with `store_history` and not `silent`.
+    pub execution_count: u32,
+    pub history: History,
+}
+
+/// The options of one `execute_request`.
+struct Options<'a> {
+    code: &'a str,
+    silent: bool,
+    store_history: bool,
+    allow_stdin: bool,
+    stop_on_error: bool,
+}
+
+impl<'a> Options<'a> {
+    fn parse(content: &'a Value) -> Options<'a> {
+        let flag = |k: &str, default: bool| content.get(k).and_then(Value::as_bool).unwrap_or(default);
+        let silent = flag("silent", false);
+        Options {
+            code: content.get("code").and_then(Value::as_str).unwrap_or(""),
+            silent,
+            // `silent` forces store_history off (messaging spec).
+            store_history: !silent && flag("store_history", true),
+            allow_stdin: flag("allow_stdin", true),
+            stop_on_error: flag("stop_on_error", true),
+        }
+    }
+}
+
+/// Runs the cell of `msg`; returns the `execute_reply` content and whether the queued cells
+/// must be aborted (the cell failed with `stop_on_error`).
+pub fn handle(shared: &Shared, state: &mut CellState, msg: &Message) -> (Value, bool) {
+    let opts = Options::parse(&msg.content);
+    if opts.store_history {
+        state.execution_count += 1;
+        state.history.record(state.execution_count, opts.code);
+    }
+    let count = state.execution_count;
+    if !opts.silent {
+        shared.publisher.publish(
+            Some(msg),
+            "execute_input",
+            json!({ "code": opts.code, "execution_count": count }),
+        );
+    }
+    let outcome = match &mut state.evaluator {
+        Ok(ev) => ev.execute(CellRequest {
+            parent: msg,
+            code: opts.code,
+            execution_count: count,
+            silent: opts.silent,
+            allow_stdin: opts.allow_stdin,
+        }),
+        Err(reason) => CellOutcome::Error {
+            ename: "KernelError".into(),
+            evalue: "the Rust evaluator could not be started".into(),
+            traceback: reason.lines().map(str::to_string).collect(),
+        },
+    };
+    match outcome {
+        CellOutcome::Ok => (
+            json!({ "status": "ok", "execution_count": count, "payload": [], "user_expressions": {} }),
+            false,
+        ),
+        CellOutcome::Error {
+            ename,
+            evalue,
+            traceback,
+        } => {
+            let ename = strip_ansi(&ename);
+            let evalue = strip_ansi(&evalue);
+            let traceback: Vec<String> = traceback.iter().map(|t| strip_ansi(t)).collect();
+            let error = json!({ "ename": ename, "evalue": evalue, "traceback": traceback });
+            if !opts.silent {
+                shared.publisher.publish(Some(msg), "error", error.clone());
+            }
+            let mut reply = error;
+            reply["status"] = json!("error");
+            reply["execution_count"] = json!(count);
+            (reply, opts.stop_on_error)
+        }
+    }
+}
+
+/// The reply to an `execute_request` aborted because an earlier cell failed.
+pub fn aborted_reply(state: &CellState) -> Value {
+    json!({ "status": "aborted", "execution_count": state.execution_count })
+}
+
+/// `text` without terminal escape sequences (CSI `ESC [ … final` and OSC `ESC ] … BEL/ST`).
+///
+/// Hand-written: the only escapes that reach here are rustc's colours, and a dependency for
+/// a ten-line state machine is not worth it.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch != '\u{1b}' {
+            out.push(ch);
+            continue;
+        }
+        match chars.peek() {
+            Some('[') => {
+                chars.next();
+                // Parameters and intermediates, then one final byte in '@'..='~'.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' {
+                        break;
+                    }
+                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            Some(_) => {
+                chars.next();
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_ansi;
+
+    #[test]
+    fn strips_colours() {
+        assert_eq!(
+            strip_ansi("\u{1b}[0m\u{1b}[1m\u{1b}[38;5;9merror[E0425]\u{1b}[0m: x"),
+            "error[E0425]: x"
+        );
+        assert_eq!(strip_ansi("plain ✓"), "plain ✓");
+        assert_eq!(strip_ansi("\u{1b}]8;;http://x\u{7}link\u{1b}]8;;\u{1b}\\"), "link");
+    }
+}

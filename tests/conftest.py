@@ -1,0 +1,224 @@
+"""Shared fixtures for the tests that drive the real kernel through jupyter_client.
+
+API other test files build on:
+
+- ``kernel_spec_dir`` (session): installs the kernelspec of the already-built kernel binary
+  (env ``RC_KERNEL_BIN`` or ``<repo>/target/release/rust-concurrency-kernel``) into a temporary
+  prefix and points ``JUPYTER_PATH`` at it.
+- ``kernel`` (module): ``(km, kc)`` of a running kernel, shut down after the module.
+- ``fresh_kernel`` (function): the same, for tests that kill, interrupt or restart it.
+- ``run_cell(kc, code, ...) -> CellResult``: runs one cell and gathers every IOPub message
+  whose parent is that request, up to its ``idle`` status.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+KERNEL_NAME = "rust-concurrency"
+
+# Kernels started by the tests run the lessons fast and never wait for a person.
+os.environ.setdefault("MULTIPROC_TIME_SCALE", "0.01")
+os.environ.setdefault("MULTIPROC_UNATTENDED", "1")
+
+
+def kernel_binary() -> Path:
+    """The kernel binary under test (built beforehand, never by the tests)."""
+    env = os.environ.get("RC_KERNEL_BIN")
+    path = Path(env) if env else REPO / "target" / "release" / "rust-concurrency-kernel"
+    if not path.is_file():
+        pytest.fail(
+            f"kernel binary not found at {path}: build it first with "
+            "`cargo build --release -p rust-concurrency-kernel` or set RC_KERNEL_BIN",
+            pytrace=False,
+        )
+    return path.resolve()
+
+
+@pytest.fixture(scope="session")
+def kernel_spec_dir(tmp_path_factory) -> Path:
+    """Installs the kernelspec into a temporary prefix; returns the kernelspec directory."""
+    binary = kernel_binary()
+    prefix = tmp_path_factory.mktemp("jupyter-prefix")
+    proc = subprocess.run(
+        [str(binary), "install", "--prefix", str(prefix), "--no-warm-up"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"kernel install failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}", pytrace=False)
+    data_dir = prefix / "share" / "jupyter"
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = str(data_dir) + (os.pathsep + old if old else "")
+    spec = data_dir / "kernels" / KERNEL_NAME
+    assert (spec / "kernel.json").is_file(), f"no kernel.json in {spec}"
+    yield spec
+    if old is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = old
+
+
+def start_kernel():
+    """Starts a kernel of our kernelspec; returns ``(km, kc)`` once it answered kernel_info."""
+    from jupyter_client.manager import start_new_kernel
+
+    return start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=180)
+
+
+def stop_kernel(km, kc) -> None:
+    try:
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=False)
+
+
+@pytest.fixture(scope="module")
+def kernel(kernel_spec_dir):
+    """A running kernel shared by the tests of one module: ``(km, kc)``."""
+    km, kc = start_kernel()
+    try:
+        yield km, kc
+    finally:
+        stop_kernel(km, kc)
+
+
+@pytest.fixture
+def fresh_kernel(kernel_spec_dir):
+    """A kernel of its own for one test (which may interrupt, kill or restart it)."""
+    km, kc = start_kernel()
+    try:
+        yield km, kc
+    finally:
+        stop_kernel(km, kc)
+
+
+@dataclass
+class CellResult:
+    """Everything one ``execute_request`` produced."""
+
+    reply: dict
+    status: str
+    # (stream name, text, time.monotonic() when the message arrived here)
+    streams: list = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    # display_data and update_display_data messages (whole messages)
+    displays: list = field(default_factory=list)
+    # execute_result contents
+    results: list = field(default_factory=list)
+    # error contents
+    errors: list = field(default_factory=list)
+    # every IOPub message whose parent is this request, in arrival order
+    messages: list = field(default_factory=list)
+
+
+def collect_iopub(kc, msg_id: str, timeout: float) -> list:
+    """IOPub messages for ``msg_id`` up to and including its ``idle`` status.
+
+    Each message gets ``msg["_arrival"] = time.monotonic()`` when it was read."""
+    deadline = time.monotonic() + timeout
+    out = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no idle status for {msg_id} within {timeout} s; got {[m['msg_type'] for m in out]}")
+        try:
+            msg = kc.get_iopub_msg(timeout=remaining)
+        except queue.Empty:
+            continue
+        msg["_arrival"] = time.monotonic()
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        out.append(msg)
+        if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+            return out
+
+
+def _answer_stdin(kc, answers: list) -> bool:
+    """Answers one pending input_request, if any; True when it did."""
+    try:
+        req = kc.get_stdin_msg(timeout=0.05)
+    except queue.Empty:
+        return False
+    if req["msg_type"] == "input_request":
+        kc.input(answers.pop(0) if answers else "")
+    return True
+
+
+def run_cell(kc, code: str, timeout: float = 120, allow_stdin: bool = False, stdin_answers=None, **kwargs) -> CellResult:
+    """Runs ``code`` and returns its reply and every IOPub message it produced.
+
+    With ``allow_stdin`` each ``input_request`` is answered with the next of ``stdin_answers``
+    (an empty line when they run out). Extra keyword arguments go to ``kc.execute``
+    (``silent``, ``store_history``, ``stop_on_error``)."""
+    answers = list(stdin_answers or [])
+    msg_id = kc.execute(code, allow_stdin=allow_stdin, **kwargs)
+    deadline = time.monotonic() + timeout
+    reply = None
+    # Wait for the shell reply; meanwhile answer stdin requests (the cell blocks on them).
+    while reply is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no execute_reply within {timeout} s for {code!r}")
+        if allow_stdin and _answer_stdin(kc, answers):
+            continue
+        try:
+            msg = kc.get_shell_msg(timeout=min(remaining, 0.1 if allow_stdin else remaining))
+        except queue.Empty:
+            continue
+        if msg.get("parent_header", {}).get("msg_id") == msg_id:
+            reply = msg
+    messages = collect_iopub(kc, msg_id, max(1.0, deadline - time.monotonic()))
+    res = CellResult(reply=reply["content"], status=reply["content"].get("status", ""), messages=messages)
+    for m in messages:
+        t, c = m["msg_type"], m["content"]
+        if t == "stream":
+            res.streams.append((c["name"], c["text"], m["_arrival"]))
+        elif t in ("display_data", "update_display_data"):
+            res.displays.append(m)
+        elif t == "execute_result":
+            res.results.append(c)
+        elif t == "error":
+            res.errors.append(c)
+    res.stdout = "".join(text for name, text, _ in res.streams if name == "stdout")
+    res.stderr = "".join(text for name, text, _ in res.streams if name == "stderr")
+    return res
+
+
+def descendants(pid: int) -> list[int]:
+    """Pids of every living process whose ancestor chain contains ``pid`` (read from /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses: split after the last ')'.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+    found = []
+    for p in parents:
+        q = p
+        seen = 0
+        while q in parents and q > 1 and seen < 1000:
+            q = parents[q]
+            seen += 1
+            if q == pid:
+                found.append(p)
+                break
+    return found

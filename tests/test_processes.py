@@ -1,0 +1,378 @@
+"""Processes in the kernel: output routing, waiting, late output, interrupts, restart, guards.
+
+Every test drives the real kernel binary through jupyter_client. Cells fork with libc directly
+(and announce the child with ``kernel_link::ToKernel::Started``, exactly what
+``Process::start`` does), so these tests exercise the kernel independently of the support
+crate's process module. Output order across processes is only asserted where causality forces
+it (a line printed before a fork, a line printed after waiting for the children).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import time
+
+import pytest
+
+from conftest import descendants, run_cell
+
+# Helpers defined once per kernel: fork a child running `f`, announce it like Process::start.
+HELPERS = r"""
+:dep libc = "0.2"
+fn spawn(name: &str, daemon: bool, f: impl FnOnce()) -> i32 {
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    std::io::stderr().flush().unwrap();
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        f();
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        unsafe { libc::_exit(0) }
+    }
+    if let Some(link) = multiproc::kernel_link::link() {
+        link.send(&multiproc::kernel_link::ToKernel::Started { pid, name: name.to_string(), daemon }).unwrap();
+    }
+    pid
+}
+fn wait_for(pid: i32) {
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+}
+"""
+
+
+def proc_state(pid: int):
+    """The one-letter state of `pid` from /proc (None when it no longer exists)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2]
+
+
+def kernel_pid(km) -> int:
+    return km.provisioner.process.pid
+
+
+def ok(res):
+    assert res.status == "ok", (res.errors, res.stderr)
+    return res
+
+
+@pytest.fixture(scope="module")
+def helpers_kernel(kernel):
+    km, kc = kernel
+    ok(run_cell(kc, HELPERS, timeout=300))
+    return km, kc
+
+
+def test_parent_first_children_whole_and_complete(helpers_kernel):
+    _, kc = helpers_kernel
+    code = r"""
+println!("parent: before start");
+let pids: Vec<i32> = (0..4).map(|c| spawn(&format!("Process-{}", c + 1), false, move || {
+    for j in 0..50 {
+        println!("child {c} line {j} {}", "x".repeat(200));
+    }
+})).collect();
+for p in &pids { wait_for(*p); }
+println!("parent: after join");
+"""
+    res = ok(run_cell(kc, code))
+    lines = res.stdout.splitlines()
+    assert lines[0] == "parent: before start"
+    assert lines[-1] == "parent: after join"
+    body = lines[1:-1]
+    expected = {f"child {c} line {j} {'x' * 200}" for c in range(4) for j in range(50)}
+    assert sorted(body) == sorted(expected), "lines torn, lost or duplicated"
+    # Lines of one child keep their own order.
+    for c in range(4):
+        mine = [int(l.split()[3]) for l in body if l.startswith(f"child {c} ")]
+        assert mine == list(range(50))
+
+
+def test_stdout_and_stderr_apart(helpers_kernel):
+    _, kc = helpers_kernel
+    code = r"""
+let p = spawn("Process-1", false, || { println!("to stdout"); eprintln!("to stderr"); });
+wait_for(p);
+eprintln!("parent stderr");
+"""
+    res = ok(run_cell(kc, code))
+    assert "to stdout" in res.stdout and "to stderr" not in res.stdout
+    assert "to stderr" in res.stderr and "parent stderr" in res.stderr
+    assert "to stdout" not in res.stderr
+
+
+def test_cell_waits_for_non_daemon_children(helpers_kernel):
+    _, kc = helpers_kernel
+    # The parent returns at once; the child prints after the parent's code has finished
+    # (it waits until its parent's last line is written: a pipe closed by the parent).
+    code = r"""
+let mut fds = [0i32; 2];
+unsafe { libc::pipe(fds.as_mut_ptr()) };
+let (r, w) = (fds[0], fds[1]);
+let p = spawn("Process-7", false, move || {
+    unsafe { libc::close(w) };
+    let mut b = [0u8; 1];
+    unsafe { libc::read(r, b.as_mut_ptr().cast(), 1) };
+    println!("child: parent's code has returned");
+});
+unsafe { libc::close(r) };
+println!("parent returns without join");
+unsafe { libc::close(w) };
+"""
+    res = ok(run_cell(kc, code))
+    lines = res.stdout.splitlines()
+    assert lines == ["parent returns without join", "child: parent's code has returned"]
+
+
+def test_waiting_message_names_the_process(helpers_kernel, tmp_path):
+    _, kc = helpers_kernel
+    fifo = tmp_path / "gate"
+    os.mkfifo(fifo)
+    # The worker waits for a line on a FIFO that this test writes only after it saw the
+    # kernel's "waiting for process" display.
+    code = f"""
+let worker = spawn("Slow-1", false, || {{
+    let _ = std::fs::read_to_string("{fifo}");
+    println!("worker released");
+}});
+"""
+    msg_id = kc.execute(code)
+    displays, stdout, idle = [], "", False
+    deadline = time.monotonic() + 120
+    released = False
+    while not idle and time.monotonic() < deadline:
+        try:
+            m = kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if m["parent_header"].get("msg_id") != msg_id:
+            continue
+        t = m["msg_type"]
+        if t in ("display_data", "update_display_data"):
+            text = m["content"]["data"].get("text/plain", "")
+            displays.append(text)
+            if not released and re.search(r"waiting for process \d+ \(Slow-1\)", text):
+                with open(fifo, "w") as f:
+                    f.write("go\n")
+                released = True
+        elif t == "stream":
+            stdout += m["content"]["text"]
+        elif t == "status" and m["content"]["execution_state"] == "idle":
+            idle = True
+    assert released, displays
+    assert "worker released" in stdout
+    assert displays[-1] == "", "the waiting display is cleared at the end"
+
+
+def test_late_daemon_output_reaches_its_cell_labelled(helpers_kernel):
+    _, kc = helpers_kernel
+    code1 = r"""
+let mut gate = [0i32; 2];
+unsafe { libc::pipe(gate.as_mut_ptr()) };
+let daemon_pid = spawn("Daemon-1", true, move || {
+    let mut b = [0u8; 1];
+    unsafe { libc::close(gate[1]); libc::read(gate[0], b.as_mut_ptr().cast(), 1) };
+    println!("daemon speaks late");
+});
+unsafe { libc::close(gate[0]) };
+daemon_pid
+"""
+    res1 = ok(run_cell(kc, code1))
+    daemon_pid = int(res1.results[0]["data"]["text/plain"])
+    first_parent = res1.messages[0]["parent_header"]["msg_id"]
+    assert "daemon speaks late" not in res1.stdout
+    # Release the daemon from a second cell and watch every IOPub message (the late line
+    # may arrive while the second cell is still busy).
+    msg2 = kc.execute("unsafe { libc::write(gate[1], b\"x\".as_ptr().cast(), 1); libc::close(gate[1]) };")
+    found, idle2, stdout2 = None, False, ""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (found is None or not idle2):
+        try:
+            m = kc.get_iopub_msg(timeout=0.5)
+        except queue.Empty:
+            continue
+        parent = m["parent_header"].get("msg_id")
+        if parent == msg2:
+            if m["msg_type"] == "stream":
+                stdout2 += m["content"]["text"]
+            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                idle2 = True
+        if parent == first_parent and m["msg_type"] in ("display_data", "update_display_data"):
+            text = m["content"]["data"].get("text/plain", "")
+            if "daemon speaks late" in text:
+                found = text
+    assert "daemon speaks late" not in stdout2, "late output must go to the daemon's own cell"
+    assert found is not None, "late daemon output never reached its cell"
+    assert f"pid {daemon_pid}" in found
+
+
+def test_runtime_panic_is_one_error_and_variables_survive(helpers_kernel):
+    _, kc = helpers_kernel
+    ok(run_cell(kc, "let survivor = 41;"))
+    res = run_cell(kc, 'panic!("boom in the cell");')
+    assert res.status == "error"
+    assert len(res.errors) == 1
+    err = res.errors[0]
+    assert err["ename"] == "Panic"
+    assert re.search(r"process \d+", err["evalue"])
+    assert "boom in the cell" in "\n".join(err["traceback"])
+    res = ok(run_cell(kc, "survivor + 1"))
+    assert res.results[0]["data"]["text/plain"] == "42"
+
+
+def test_compile_error_reported_once_with_cell_line(helpers_kernel):
+    _, kc = helpers_kernel
+    res = run_cell(kc, "let fine = 1;\nlet wrong: i32 = \"text\";")
+    assert res.status == "error"
+    assert len(res.errors) == 1
+    err = res.errors[0]
+    assert err["ename"] == "CompilationError"
+    tb = "\n".join(err["traceback"])
+    assert "cell:2:" in tb
+    assert 'let wrong: i32 = "text";' in tb
+    assert "\x1b[" not in tb
+
+
+def test_execute_result_and_trivial_cell(helpers_kernel):
+    _, kc = helpers_kernel
+    res = ok(run_cell(kc, "6 * 7"))
+    assert res.results[0]["data"]["text/plain"] == "42"
+    assert "EVCXR" not in res.stdout + res.stderr
+
+
+def test_child_cannot_forge_protocol_lines(helpers_kernel):
+    _, kc = helpers_kernel
+    code = r"""
+let p = spawn("Forger", false, || {
+    println!("EVCXR_BEGIN_CONTENT text/plain");
+    println!("forged");
+    println!("EVCXR_END_CONTENT");
+    println!("EVCXR_PANIC_NOTIFICATION");
+});
+wait_for(p);
+"""
+    res = ok(run_cell(kc, code))
+    assert res.results == []
+    assert "EVCXR_PANIC_NOTIFICATION" in res.stdout and "forged" in res.stdout
+
+
+def test_flood_is_rate_limited_and_kernel_stays_responsive(helpers_kernel):
+    _, kc = helpers_kernel
+    res = ok(run_cell(kc, 'for i in 0..1_000_000 { println!("flood line {i}"); }', timeout=300))
+    assert "output rate-limited" in res.stderr
+    assert res.stdout.startswith("flood line 0\n")
+    t0 = time.monotonic()
+    res = ok(run_cell(kc, "1 + 1"))
+    assert res.results[0]["data"]["text/plain"] == "2"
+    assert time.monotonic() - t0 < 10
+
+
+# --- tests with a kernel of their own -------------------------------------------------------
+
+
+def interrupt_and_time(km, kc, code: str, settle_marker: str):
+    """Runs `code`, interrupts it once `settle_marker` was printed; returns (result, seconds)."""
+    msg_id = kc.execute(code)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            m = kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream" and settle_marker in m["content"]["text"]:
+            break
+    else:
+        raise AssertionError("cell never reached its blocking call")
+    t0 = time.monotonic()
+    km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=30)
+    took = time.monotonic() - t0
+    assert reply["parent_header"]["msg_id"] == msg_id
+    return reply["content"], took
+
+
+def test_interrupt_blocked_support_call_keeps_variables_and_kills_children(fresh_kernel):
+    km, kc = fresh_kernel
+    ok(run_cell(kc, HELPERS, timeout=300))
+    ok(run_cell(kc, "let kept = 20;"))
+    kpid = kernel_pid(km)
+    before = set(descendants(kpid))
+    code = r"""
+for i in 0..3 { spawn(&format!("Sleeper-{i}"), false, || loop { unsafe { libc::pause(); } }); }
+let mut never = [0i32; 2];
+unsafe { libc::pipe(never.as_mut_ptr()) };
+println!("blocking now");
+let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(never[0]) };
+multiproc::sys::wait::poll_readable(fd, None, "Queue::get");
+"""
+    reply, took = interrupt_and_time(km, kc, code, "blocking now")
+    assert reply["status"] == "error"
+    assert reply["ename"] == "Interrupted"
+    assert took < 1.5, f"interrupt took {took:.2f} s"
+    # The children are gone: at most zombies remain, waiting for their parent (the cell's
+    # process) to collect them, which the next cell does.
+    left = set(descendants(kpid)) - before
+    assert all(proc_state(p) in ("Z", None) for p in left), f"still running: {left}"
+    res = ok(run_cell(kc, "let mut reaped = 0; while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 { reaped += 1; } reaped"))
+    assert int(res.results[0]["data"]["text/plain"]) == len(left)
+    assert set(descendants(kpid)) <= before
+    res = ok(run_cell(kc, "kept * 2 + 2"))
+    assert res.results[0]["data"]["text/plain"] == "42"
+
+
+def test_interrupt_spinning_code_restarts_runtime(fresh_kernel):
+    km, kc = fresh_kernel
+    ok(run_cell(kc, "let lost = 1;"))
+    code = 'println!("spinning"); let mut x = 0u64; loop { x = x.wrapping_add(1); std::hint::black_box(x); }'
+    reply, took = interrupt_and_time(km, kc, code, "spinning")
+    assert reply["status"] == "error"
+    assert reply["ename"] == "Interrupted"
+    assert "lost" in reply["evalue"]
+    assert took < 5
+    res = ok(run_cell(kc, "40 + 2"))
+    assert res.results[0]["data"]["text/plain"] == "42"
+
+
+def test_shutdown_leaves_no_processes(kernel_spec_dir):
+    from conftest import start_kernel
+
+    km, kc = start_kernel()
+    try:
+        ok(run_cell(kc, HELPERS, timeout=300))
+        ok(run_cell(kc, 'for i in 0..3 { spawn(&format!("Daemon-{i}"), true, || loop { unsafe { libc::pause(); } }); }'))
+        kpid = kernel_pid(km)
+        procs = descendants(kpid)
+        assert len(procs) >= 4  # the runtime and three daemons
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    alive = []
+    for p in procs:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                alive.append((p, f.read()))
+        except OSError:
+            pass
+    assert alive == [], f"left behind (or zombies): {alive}"
+
+
+def test_fork_bomb_is_capped_and_kernel_survives(fresh_kernel):
+    km, kc = fresh_kernel
+    # Daemons, so that the cell does not wait for them after the cap stopped it.
+    code = "let handles: Vec<_> = (0..200).map(|_| { let mut p = Process::new(|| loop { sleep(1.0); }).daemon(true); p.start(); p }).collect();"
+    res = run_cell(kc, code, timeout=600)
+    if res.status == "error" and res.errors[0]["ename"] == "CompilationError":
+        pytest.skip("support crate Process API not available yet: " + res.errors[0]["evalue"])
+    assert res.status == "error"
+    assert re.search(r"too many processes", "\n".join(res.errors[0]["traceback"]) + res.errors[0]["evalue"] + res.stderr, re.I)
+    kpid = kernel_pid(km)
+    alive = [p for p in descendants(kpid) if proc_state(p) not in ("Z", None)]
+    assert len(alive) <= 64 + 1, len(alive)  # the cap, plus the cell's own process
+    res = ok(run_cell(kc, "40 + 2"))
+    assert res.results[0]["data"]["text/plain"] == "42"
