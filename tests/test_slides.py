@@ -57,7 +57,8 @@ def browser():
     """Debian's Chromium, driven by Playwright (Chromium's own `--print-to-pdf` prints as soon as
     the page loaded, sometimes before reveal.js laid out the print pages: Playwright lets the test
     wait for reveal.js's own "ready" and "pdf-ready" signals instead)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r tests/requirements.txt")
+    # A hard import: a missing package must fail the run, not skip the slides silently.
+    import playwright.sync_api as sync_api
     exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     assert exe, "Chromium is needed for the slides tests (Debian: apt-get install chromium)"
     with sync_api.sync_playwright() as p:
