@@ -21,6 +21,30 @@ use crate::wire::message::Message;
 
 /// Environment variable naming the support crate's folder (overrides the default).
 pub const SUPPORT_CRATE_ENV: &str = "MULTIPROC_SUPPORT_CRATE";
+/// Preloaded item that lets evcxr show a cell's final value with a single compilation.
+///
+/// evcxr compiles a final expression `e` first as `(e).evcxr_display();` and, when that does not
+/// compile (no such method, the usual case), compiles the whole cell a second time with
+/// `format!("{:?}", &(e))` in its place: every `1+1` or `println!(..)` cell cost two cargo
+/// builds. This trait gives every `Debug` value an `evcxr_display` that writes the same
+/// `text/plain` content block evcxr's fallback writes, so the first build succeeds. A type's
+/// own inherent `evcxr_display` still wins (inherent methods come first), and a value that is
+/// not `Debug` still fails the first build and takes evcxr's fallback as before.
+const SHOW_FINAL_VALUE: &str = r#"#[doc(hidden)]
+pub trait KernelShowFinalValue {
+    fn evcxr_display(&self);
+}
+impl<T: std::fmt::Debug + ?Sized> KernelShowFinalValue for T {
+    fn evcxr_display(&self) {
+        use std::io::Write;
+        let block = format!("EVCXR_BEGIN_CONTENT text/plain\n{:?}\nEVCXR_END_CONTENT\n", self);
+        let mut out = std::io::stdout().lock();
+        if out.write_all(block.as_bytes()).and_then(|_| out.flush()).is_err() {
+            eprintln!("Failed to send content to parent");
+            std::process::exit(1);
+        }
+    }
+}"#;
 /// How long terminated processes get between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
 /// How long the cell's code gets to return after the stop button before the runtime is killed.
@@ -214,6 +238,7 @@ impl Evaluator {
             unsafe { std::env::set_var("EVCXR_TMPDIR", &dir) };
         }
         point_runtime_at_std();
+        let t0 = Instant::now();
         let (ctx, outputs) = evcxr::CommandContext::new().map_err(|e| anyhow::anyhow!("starting evcxr: {e}"))?;
         drain_evcxr_outputs(outputs);
         let running = Arc::new(Running { cell: AtomicU32::new(0), code_running: AtomicBool::new(false), runtime_killed: AtomicU32::new(0) });
@@ -222,11 +247,26 @@ impl Evaluator {
         let ctx = ev.ctx.as_mut().expect("context");
         ctx.set_opt_level("0").map_err(|e| anyhow::anyhow!("{e}"))?;
         let preload = format!(
-            ":dep multiproc = {{ path = \"{}\" }}\nuse multiproc::prelude::*;",
+            ":dep multiproc = {{ path = \"{}\" }}\nuse multiproc::prelude::*;\n{SHOW_FINAL_VALUE}",
             support.canonicalize().unwrap_or(support.clone()).display()
         );
+        let t1 = Instant::now();
         if let Err(e) = ev.quiet(&preload) {
             anyhow::bail!("preloading the support crate from {}: {e}", support.display());
+        }
+        if timing_enabled() {
+            eprintln!("[timing] start-up: evcxr context {:?}, preload {:?}", t1 - t0, t1.elapsed());
+        }
+        // The first cell with a `let` pays ~5 s for rust-analyzer's cold type inference. This
+        // runs while the kernel already answers the frontend (the evaluator starts on its own
+        // thread), usually while the student reads the notebook's first cells. The variable is
+        // an ordinary one the student may see in `:vars`; its name says what it is.
+        let t2 = Instant::now();
+        if let Err(e) = ev.quiet("let kernel_warm_up: Option<Process> = None;") {
+            eprintln!("rust-concurrency-kernel: warm-up cell failed (the first cell will be slower): {e}");
+        }
+        if timing_enabled() {
+            eprintln!("[timing] start-up: warm-up cell {:?}", t2.elapsed());
         }
         Ok(ev)
     }
@@ -263,10 +303,19 @@ impl Evaluator {
         self.running.code_running.store(true, Ordering::SeqCst);
         self.running.cell.store(cell, Ordering::SeqCst);
         self.supervisor.as_ref().expect("supervisor").begin(cell, Some(req.parent), req.allow_stdin);
+        let started = Instant::now();
         let result = self.ctx.as_mut().expect("context").execute(req.code);
+        let evaluated = started.elapsed();
         self.running.code_running.store(false, Ordering::SeqCst);
         self.update_runtime_pid();
         let report = self.supervisor.as_ref().expect("supervisor").finish(cell);
+        if timing_enabled() {
+            let phases = match &result {
+                Ok(o) => o.phases.iter().map(|p| format!("{}={:?}", p.name, p.duration)).collect::<Vec<_>>().join(" "),
+                Err(_) => String::from("(error)"),
+            };
+            eprintln!("[timing] cell {cell}: evcxr {evaluated:?} [{phases}], finish {:?}", started.elapsed() - evaluated);
+        }
         self.running.cell.store(0, Ordering::SeqCst);
         let interrupted = page_of(&self.shared).interrupt_cell.load(Ordering::SeqCst) == cell;
         let runtime_killed = self.running.runtime_killed.load(Ordering::SeqCst) == cell;
@@ -287,14 +336,18 @@ impl Evaluator {
                         let evalue = format!("the cell was stopped; variables from earlier cells are kept.{terminated}");
                         return error("Interrupted", evalue.clone(), vec![msg, evalue]);
                     }
-                    let evalue = format!("the cell's code panicked in process {runtime} (the notebook's main process)");
+                    let evalue = format!("the cell's code panicked in process {runtime} (the notebook's main process).{terminated}");
                     return error("Panic", evalue.clone(), vec![evalue, msg]);
                 }
                 if interrupted {
                     let evalue = format!("the cell was stopped.{terminated}");
                     return error("Interrupted", evalue.clone(), vec![evalue]);
                 }
-                if !req.silent && !outputs.content_by_mime_type.is_empty() {
+                // A cell whose last expression is a loop or a call returning nothing has the
+                // value `()`: showing "()" under every such cell only puzzles beginners.
+                let only_unit = outputs.content_by_mime_type.len() == 1
+                    && outputs.content_by_mime_type.get("text/plain").is_some_and(|v| v.trim() == "()");
+                if !req.silent && !outputs.content_by_mime_type.is_empty() && !only_unit {
                     let data: serde_json::Map<String, Value> =
                         outputs.content_by_mime_type.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
                     self.publisher.publish(Some(req.parent), "execute_result", json!({
@@ -378,6 +431,12 @@ impl Evaluator {
         cleanup::terminate(&rest, Duration::from_millis(300));
         cleanup::reap_all();
     }
+}
+
+/// True when `RUST_CONCURRENCY_TIMING` is set: the kernel then logs, on its stderr, how long
+/// each step of start-up and of every cell took (for finding where time goes).
+fn timing_enabled() -> bool {
+    std::env::var_os("RUST_CONCURRENCY_TIMING").is_some()
 }
 
 fn error(ename: &str, evalue: String, traceback: Vec<String>) -> CellOutcome {

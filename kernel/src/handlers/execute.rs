@@ -11,9 +11,24 @@ use serde_json::{Value, json};
 pub struct CellState {
     /// The evaluator, or why it could not be started (each cell then reports that reason).
     pub evaluator: Result<Evaluator, String>,
+    /// While the evaluator is still starting in the background: where it will arrive.
+    pub starting: Option<crossbeam_channel::Receiver<Result<Evaluator, String>>>,
     /// The execution counter: cells run with `store_history` and not `silent`.
     pub execution_count: u32,
     pub history: History,
+}
+
+impl CellState {
+    /// The evaluator, waiting for it if it is still starting (the first cell waits; requests
+    /// that need no evaluator, such as `kernel_info_request`, are answered meanwhile).
+    pub fn ready(&mut self) -> &mut Result<Evaluator, String> {
+        if let Some(rx) = self.starting.take() {
+            self.evaluator = rx
+                .recv()
+                .unwrap_or_else(|_| Err(String::from("the evaluator's start-up thread ended without a result")));
+        }
+        &mut self.evaluator
+    }
 }
 
 /// The options of one `execute_request`.
@@ -56,7 +71,7 @@ pub fn handle(shared: &Shared, state: &mut CellState, msg: &Message) -> (Value, 
             json!({ "code": opts.code, "execution_count": count }),
         );
     }
-    let outcome = match &mut state.evaluator {
+    let outcome = match state.ready() {
         Ok(ev) => ev.execute(CellRequest {
             parent: msg,
             code: opts.code,

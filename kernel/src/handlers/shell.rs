@@ -47,21 +47,41 @@ pub fn run(connection_file: &Path, config: EvalConfig) -> anyhow::Result<()> {
     spawn_watchdog(shared.clone());
 
     let stdin = Arc::new(StdinChannel::new(stdin_socket, shared.clone()));
-    let evaluator = Evaluator::new(config, publisher.clone(), stdin.clone()).map_err(|e| format!("{e:#}"));
-    match &evaluator {
-        Ok(ev) => {
-            let _ = shared.interrupter.set(ev.interrupter());
-        }
-        Err(e) => eprintln!("rust-concurrency-kernel: the evaluator could not start: {e}"),
+    // The evaluator (evcxr, the runtime, the preloaded support crate) takes seconds to start:
+    // it starts on its own thread so that `kernel_info_request` is answered at once and the
+    // frontend shows the kernel as ready; the first cell waits for it (CellState::ready).
+    let (ev_tx, ev_rx) = crossbeam_channel::bounded(1);
+    {
+        let (publisher, stdin, shared) = (publisher.clone(), stdin.clone(), shared.clone());
+        std::thread::Builder::new()
+            .name("evaluator-start".into())
+            .spawn(move || {
+                let evaluator = Evaluator::new(config, publisher, stdin).map_err(|e| format!("{e:#}"));
+                match &evaluator {
+                    Ok(ev) => {
+                        let _ = shared.interrupter.set(ev.interrupter());
+                    }
+                    Err(e) => eprintln!("rust-concurrency-kernel: the evaluator could not start: {e}"),
+                }
+                let _ = ev_tx.send(evaluator);
+                // This thread must outlive the kernel: evcxr forked the runtime from it, and the
+                // runtime's parent-death signal (PR_SET_PDEATHSIG) fires when the *thread* that
+                // forked it ends, which would kill the runtime with every variable in it.
+                loop {
+                    std::thread::park();
+                }
+            })?;
     }
     let mut state = CellState {
-        evaluator,
+        evaluator: Err(String::from("the evaluator is still starting")),
+        starting: Some(ev_rx),
         execution_count: 0,
         history: Default::default(),
     };
     serve(&shell, &shared, &mut state);
 
     // Shutdown: end every process first, then let the last messages leave.
+    state.ready();
     if let Ok(ev) = state.evaluator {
         ev.shutdown();
     }
@@ -112,11 +132,11 @@ fn handle(shell: &zmq::Socket, shared: &Shared, state: &mut CellState, msg: &Mes
         "kernel_info_request" => reply("kernel_info_reply", kernel_info::content()),
         "complete_request" => reply(
             "complete_reply",
-            introspection::complete(state.evaluator.as_mut().ok(), &msg.content),
+            introspection::complete(state.ready().as_mut().ok(), &msg.content),
         ),
         "inspect_request" => reply(
             "inspect_reply",
-            introspection::inspect(state.evaluator.as_mut().ok(), &msg.content),
+            introspection::inspect(state.ready().as_mut().ok(), &msg.content),
         ),
         "is_complete_request" => reply("is_complete_reply", introspection::is_complete(&msg.content)),
         "history_request" => reply("history_reply", state.history.reply(&msg.content)),

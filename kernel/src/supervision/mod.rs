@@ -95,6 +95,8 @@ struct Cell {
     wait_display: Option<(String, String)>,
     late: HashMap<i32, LateView>,
     terminated: Vec<(i32, String)>,
+    /// The cell's code panicked and its processes are being terminated (once).
+    stopping: bool,
 }
 
 /// Everything the supervisor knows; locked briefly by each party.
@@ -172,6 +174,7 @@ impl Supervisor {
                 wait_display: None,
                 late: HashMap::new(),
                 terminated: Vec::new(),
+                stopping: false,
             });
         }
         self.shared.page.current_cell.store(cell, Ordering::SeqCst);
@@ -569,6 +572,16 @@ impl Worker {
                     terminated: std::mem::take(&mut c.terminated),
                 };
                 let _ = self.events.send(Event::Finished(n, report));
+            } else if c.panicked {
+                // The cell's code failed (a panic, e.g. the process cap): waiting for its
+                // processes would leave the cell hanging on work whose result nobody will
+                // read, so they are stopped, and the error names them.
+                if !c.stopping {
+                    c.stopping = true;
+                    c.terminated.extend(alive.iter().cloned());
+                    let pids: Vec<i32> = alive.iter().map(|(p, _)| *p).collect();
+                    std::thread::spawn(move || cleanup::terminate(&pids, Duration::from_millis(500)));
+                }
             } else {
                 let text = format!(
                     "waiting for {} {}…",
