@@ -2,43 +2,12 @@
 //!
 //! Children are made with a plain `fork` (helper below) so these tests depend only on the pipe.
 
-use std::panic::AssertUnwindSafe;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use multiproc::pipe::{Pipe, RecvError};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
 
-/// A child forked by a parallel test would inherit this test's pipe ends and delay its end of
-/// file; one test at a time keeps every test's descriptors its own.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f` in a forked child that exits with 0, or 1 if `f` panicked.
-fn child(f: impl FnOnce()) -> Pid {
-    // SAFETY: the child runs `f` and leaves through `_exit`, never returning into the harness.
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
-            let code = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            };
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => child,
-    }
-}
-
-fn exit_code(pid: Pid) -> i32 {
-    match waitpid(pid, None).expect("waitpid") {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("child {pid} ended with {other:?}"),
-    }
-}
+mod common;
+use common::{child, exit_code, serial};
 
 #[test]
 fn ping_pong_between_two_processes() {

@@ -5,43 +5,14 @@
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use multiproc::queue::{Full, JoinableQueue, Queue, SimpleQueue};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 
-/// Forks in parallel test threads would hand each other's children copies of descriptors and
-/// locks; one test at a time keeps every test's processes its own.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f` in a forked child that exits with 0, or 1 if `f` panicked.
-fn child(f: impl FnOnce()) -> Pid {
-    // SAFETY: the child runs `f` and leaves through `_exit`, never returning into the harness.
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
-            let code = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            };
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => child,
-    }
-}
-
-/// Waits for `pid` and returns its exit status (panics if a signal killed it).
-fn exit_code(pid: Pid) -> i32 {
-    match waitpid(pid, None).expect("waitpid") {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("child {pid} ended with {other:?}"),
-    }
-}
+mod common;
+use common::{child, exit_code, serial};
 
 #[test]
 fn fifo_order_with_one_producer_and_one_consumer() {

@@ -2,44 +2,8 @@
 
 use multiproc::shared_memory::{Array, RawArray, RawValue, Value};
 
-// Until `multiproc::process::Process` is finished these tests fork directly: `spawn` runs `f`
-// in a child that always leaves through `_exit` (status 0, or 101 if `f` panicked) and
-// `join` waits for it and returns its exit status (negative signal number if killed).
-#[allow(dead_code)]
-mod forked {
-    use nix::sys::wait::{WaitStatus, waitpid};
-    use nix::unistd::{ForkResult, Pid, fork};
-
-    pub fn spawn(f: impl FnOnce()) -> Pid {
-        // SAFETY: the child runs only `f` and leaves through `_exit`, never returning into the
-        // test harness.
-        match unsafe { fork() }.expect("fork failed") {
-            ForkResult::Child => {
-                // Die with the test process, so a failing test leaves no blocked children.
-                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
-                unsafe { libc::_exit(if ok { 0 } else { 101 }) }
-            }
-            ForkResult::Parent { child } => child,
-        }
-    }
-
-    pub fn join(pid: Pid) -> i32 {
-        match waitpid(pid, None).expect("waitpid failed") {
-            WaitStatus::Exited(_, code) => code,
-            WaitStatus::Signaled(_, sig, _) => -(sig as i32),
-            other => panic!("unexpected wait status {other:?}"),
-        }
-    }
-
-    /// Spawns `n` children running `f(i)` and asserts they all exit with status 0.
-    pub fn run_all(n: usize, f: impl Fn(usize) + Clone) {
-        let pids: Vec<Pid> = (0..n).map(|i| { let f = f.clone(); spawn(move || f(i)) }).collect();
-        for pid in pids {
-            assert_eq!(join(pid), 0, "child {pid} failed");
-        }
-    }
-}
+mod common;
+use common::forked;
 
 #[test]
 fn value_incremented_under_the_lock_by_n_processes_is_exact() {
