@@ -17,6 +17,11 @@ class RustConcurrencyKernelTests(jupyter_kernel_test.KernelTests):
     def setUpClass(cls) -> None:
         # The first start may compile the support crate: allow more than the default 60 s.
         cls.km, cls.kc = start_new_kernel(kernel_name=cls.kernel_name, startup_timeout=180)
+        # The kernel answers kernel_info at once and loads evcxr and the support crate in the
+        # background; the first execute_request waits for that. Wait for it here, once, so that
+        # the suite's short per-request timeouts measure requests, not the kernel's start-up.
+        reply = cls.kc.execute_interactive("", silent=True, store_history=False, timeout=600)
+        assert reply["content"]["status"] == "ok", reply["content"]
 
     language_name = "rust"
     file_extension = ".rs"
