@@ -366,6 +366,13 @@ def main():
     md = render(results, pendings, errors, info, started, finished, load_before, load_after,
                 ["python3", "benchmarks/run.py"] + sys.argv[1:],
                 os.path.relpath(results_path, REPO))
+    # Sections written by other scripts (benchmarks/memory_bench.py's "Memory per student") are
+    # measured separately: keep them, after the sections this script renders.
+    if out.exists():
+        previous = out.read_text()
+        marker = "\n## Memory per student"
+        if marker in previous:
+            md = md.rstrip("\n") + "\n" + previous[previous.index(marker):]
     Path(args.output).write_text(md)
     log(f"wrote {out} and {results_path}")
 
