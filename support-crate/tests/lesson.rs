@@ -4,38 +4,14 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use multiproc::kernel_link::{self, Channel, FromKernel, ToKernel};
 use multiproc::prelude::*;
 
-fn helper_command(name: &str, envs: &[(&str, &str)]) -> Command {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
-    cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env_remove(kernel_link::SOCKET_ENV)
-        .env_remove(kernel_link::CONTROL_FD_ENV)
-        .env_remove(kernel_link::UNATTENDED_ENV)
-        .env_remove(kernel_link::TIME_SCALE_ENV)
-        .stdin(Stdio::null());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-fn run_helper(name: &str, envs: &[(&str, &str)]) -> Output {
-    let out = helper_command(name, envs).output().expect("run helper");
-    assert!(
-        out.status.success(),
-        "helper {name} failed: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{helper_command, run_helper};
 
 /// The word after `key` in a helper's output (libtest may print its own text on the same line).
 fn after<'a>(stdout: &'a str, key: &str) -> &'a str {

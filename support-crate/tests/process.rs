@@ -4,32 +4,13 @@
 //! it its own environment); they do nothing useful on their own.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use multiproc::prelude::*;
 
-/// Runs the ignored test `name` in a new copy of this binary and returns what it printed.
-fn run_helper(name: &str, envs: &[(&str, &str)]) -> Output {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
-    cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env_remove(multiproc::kernel_link::SOCKET_ENV)
-        .env_remove(multiproc::kernel_link::CONTROL_FD_ENV)
-        .stdin(Stdio::null());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run helper");
-    assert!(
-        out.status.success(),
-        "helper {name} failed: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::run_helper;
 
 /// Starts a process whose closure returns one line of text, and reads that line back.
 fn report_from_child(f: impl FnOnce() -> String + Send + 'static) -> (Process, String) {

@@ -285,57 +285,9 @@ fn items_of_mixed_sizes_through_a_tiny_buffer_arrive_intact() {
 /// [`blocking_calls_end_when_interrupted`] in a fresh copy of this test program that sees them.
 #[test]
 fn stop_button_ends_every_blocking_wait() {
-    use multiproc::kernel_link::{CONTROL_FD_ENV, ControlPage, SOCKET_ENV};
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-
     let _s = serial();
-    let base = format!("multiproc-queue-test-{}", std::process::id());
-    let _kernel =
-        UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(base.as_bytes()).unwrap()).unwrap();
-    // SAFETY: a fresh memfd, deliberately without CLOEXEC so the child program inherits it.
-    let fd = unsafe { libc::memfd_create(c"control-page".as_ptr(), 0) };
-    assert!(fd >= 0);
-    let mut page = vec![0u8; 4096];
-    page[0..4].copy_from_slice(&ControlPage::MAGIC.to_le_bytes());
-    page[4..8].copy_from_slice(&1u32.to_le_bytes()); // current cell
-    page[8..12].copy_from_slice(&1u32.to_le_bytes()); // interrupted cell
-    // SAFETY: writing our own buffer to our own descriptor.
-    assert_eq!(
-        unsafe { libc::write(fd, page.as_ptr().cast(), page.len()) },
-        4096
-    );
-
-    let mut program = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "blocking_calls_end_when_interrupted",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(SOCKET_ENV, &base)
-        .env(CONTROL_FD_ENV, fd.to_string())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Watchdog only (not synchronisation): a call that ignores the stop button would wait
-    // forever, which must fail this test rather than hang it.
-    let give_up = Instant::now() + Duration::from_secs(60);
-    while program.try_wait().unwrap().is_none() {
-        if Instant::now() > give_up {
-            program.kill().unwrap();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = program.wait_with_output().unwrap();
-    // SAFETY: our descriptor, no longer needed.
-    unsafe { libc::close(fd) };
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let (status, text) = common::run_with_stop_button_pressed("blocking_calls_end_when_interrupted");
+    assert!(status.success(), "{text}");
     assert!(text.contains("1 passed"), "{text}");
 }
 

@@ -79,3 +79,78 @@ pub fn exit_code(pid: Pid) -> i32 {
     }
 }
 
+
+/// A command that runs the `#[ignore]`d test `name` of this test binary in a fresh copy of the
+/// program, with none of the kernel's variables inherited and `envs` added. Tests use it to give
+/// a helper its own environment or to capture its real stdout and stderr.
+pub fn helper_command(name: &str, envs: &[(&str, &str)]) -> std::process::Command {
+    use multiproc::kernel_link;
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env_remove(kernel_link::SOCKET_ENV)
+        .env_remove(kernel_link::CONTROL_FD_ENV)
+        .env_remove(kernel_link::UNATTENDED_ENV)
+        .env_remove(kernel_link::TIME_SCALE_ENV)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs the helper test `name` (see [`helper_command`]), asserts it passed, returns its output.
+pub fn run_helper(name: &str, envs: &[(&str, &str)]) -> std::process::Output {
+    let out = helper_command(name, envs).output().expect("run helper");
+    assert!(
+        out.status.success(),
+        "helper {name} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Plays the notebook kernel with its stop button already pressed: binds the kernel's socket
+/// under a fresh name and makes a control page marking the running cell interrupted, then runs
+/// the helper test `name` in a fresh copy of this program that sees both. Returns everything the
+/// helper printed once it exited; a helper that ignores the stop button would wait forever, so
+/// a watchdog kills it after 60 s (the caller's asserts then fail).
+pub fn run_with_stop_button_pressed(name: &str) -> (std::process::ExitStatus, String) {
+    use multiproc::kernel_link::{CONTROL_FD_ENV, ControlPage, SOCKET_ENV};
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    use std::time::{Duration, Instant};
+
+    let base = format!("multiproc-{name}-{}", std::process::id());
+    let _kernel = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(base.as_bytes()).unwrap()).unwrap();
+    // SAFETY: a fresh memfd, deliberately without CLOEXEC so the helper program inherits it.
+    let fd = unsafe { libc::memfd_create(c"control-page".as_ptr(), 0) };
+    assert!(fd >= 0);
+    let mut page = vec![0u8; 4096];
+    page[0..4].copy_from_slice(&ControlPage::MAGIC.to_le_bytes());
+    page[4..8].copy_from_slice(&1u32.to_le_bytes()); // current cell
+    page[8..12].copy_from_slice(&1u32.to_le_bytes()); // interrupted cell
+    // SAFETY: writing our own buffer to our own descriptor.
+    assert_eq!(unsafe { libc::write(fd, page.as_ptr().cast(), page.len()) }, 4096);
+    let mut program = helper_command(name, &[(SOCKET_ENV, &base), (CONTROL_FD_ENV, &fd.to_string())])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Watchdog only (not synchronisation).
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while program.try_wait().unwrap().is_none() {
+        if Instant::now() > give_up {
+            program.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = program.wait_with_output().unwrap();
+    // SAFETY: our descriptor, no longer needed.
+    unsafe { libc::close(fd) };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status, text)
+}
