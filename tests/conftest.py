@@ -84,24 +84,25 @@ def stop_kernel(km, kc) -> None:
         km.shutdown_kernel(now=False)
 
 
-@pytest.fixture(scope="module")
-def kernel(kernel_spec_dir):
-    """A running kernel shared by the tests of one module: ``(km, kc)``."""
+def running_kernel():
+    """Yields ``(km, kc)`` of a started kernel and stops it afterwards (for fixtures)."""
     km, kc = start_kernel()
     try:
         yield km, kc
     finally:
         stop_kernel(km, kc)
+
+
+@pytest.fixture(scope="module")
+def kernel(kernel_spec_dir):
+    """A running kernel shared by the tests of one module: ``(km, kc)``."""
+    yield from running_kernel()
 
 
 @pytest.fixture
 def fresh_kernel(kernel_spec_dir):
     """A kernel of its own for one test (which may interrupt, kill or restart it)."""
-    km, kc = start_kernel()
-    try:
-        yield km, kc
-    finally:
-        stop_kernel(km, kc)
+    yield from running_kernel()
 
 
 @dataclass

@@ -6,27 +6,46 @@
 
 use evcxr::CompilationError;
 
-/// Removes ANSI escape sequences (colours) from `s`.
+/// `text` without terminal escape sequences (CSI `ESC [ … final` and OSC `ESC ] … BEL/ST`).
 ///
-/// ```ignore
-/// assert_eq!(strip_ansi("\x1b[31merror\x1b[0m: x"), "error: x");
-/// ```
-pub fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.peek() == Some(&'[') {
+/// Hand-written: the only escapes that reach the kernel are rustc's colours and links, and a dependency for
+/// a ten-line state machine is not worth it. Used for evcxr's errors here and, once more, by
+/// the execute handler on every `error` it sends (whatever produced the text).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch != '\u{1b}' {
+            out.push(ch);
+            continue;
+        }
+        match chars.peek() {
+            Some('[') => {
                 chars.next();
-                for d in chars.by_ref() {
-                    if d.is_ascii_alphabetic() {
+                // Parameters and intermediates, then one final byte in '@'..='~'.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
                         break;
                     }
                 }
             }
-            continue;
+            Some(']') => {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' {
+                        break;
+                    }
+                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            Some(_) => {
+                chars.next();
+            }
+            None => {}
         }
-        out.push(c);
     }
     out
 }

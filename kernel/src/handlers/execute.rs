@@ -3,6 +3,7 @@
 
 use super::Shared;
 use super::history::History;
+use crate::evaluation::errors::strip_ansi;
 use crate::evaluation::{CellOutcome, CellRequest, Evaluator};
 use crate::wire::message::Message;
 use serde_json::{Value, json};
@@ -115,48 +116,6 @@ pub fn aborted_reply(state: &CellState) -> Value {
     json!({ "status": "aborted", "execution_count": state.execution_count })
 }
 
-/// `text` without terminal escape sequences (CSI `ESC [ … final` and OSC `ESC ] … BEL/ST`).
-///
-/// Hand-written: the only escapes that reach here are rustc's colours, and a dependency for
-/// a ten-line state machine is not worth it.
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if ch != '\u{1b}' {
-            out.push(ch);
-            continue;
-        }
-        match chars.peek() {
-            Some('[') => {
-                chars.next();
-                // Parameters and intermediates, then one final byte in '@'..='~'.
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            Some(']') => {
-                chars.next();
-                while let Some(c) = chars.next() {
-                    if c == '\u{7}' {
-                        break;
-                    }
-                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
-                        chars.next();
-                        break;
-                    }
-                }
-            }
-            Some(_) => {
-                chars.next();
-            }
-            None => {}
-        }
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {

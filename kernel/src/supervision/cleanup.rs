@@ -11,7 +11,8 @@ pub fn become_subreaper() {
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 }
 
-fn stat_fields(pid: i32) -> Option<(String, char, i32)> {
+/// `(command name, state letter, parent pid)` from `/proc/<pid>/stat` (`None` once gone).
+pub(crate) fn stat_fields(pid: i32) -> Option<(String, char, i32)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;

@@ -133,9 +133,7 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 
 /// Parent pid from `/proc/<pid>/stat` (`None` once the process is gone).
 pub fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split(' ').nth(1)?.parse().ok()
+    cleanup::stat_fields(pid).map(|(_, _, ppid)| ppid)
 }
 
 impl Supervisor {
