@@ -254,6 +254,19 @@ def test_unit_value_is_not_shown(helpers_kernel):
     assert res.results == []
 
 
+def test_panicking_child_is_named_and_the_cell_goes_on(helpers_kernel):
+    _, kc = helpers_kernel
+    code = r"""
+let mut worker = Process::new(|| panic!("oops in the child")).name("Worker");
+worker.start();
+worker.join();
+println!("exit code {:?}", worker.exitcode());
+"""
+    res = ok(run_cell(kc, code))
+    assert re.search(r"Process Worker \(pid \d+\) panicked: oops in the child", res.stderr), res.stderr
+    assert res.stdout.splitlines()[-1] == "exit code Some(1)", res.stdout
+
+
 def test_child_cannot_forge_protocol_lines(helpers_kernel):
     _, kc = helpers_kernel
     code = r"""
@@ -322,6 +335,10 @@ multiproc::sys::wait::poll_readable(fd, None, "Queue::get");
     reply, took = interrupt_and_time(km, kc, code, "blocking now")
     assert reply["status"] == "error"
     assert reply["ename"] == "Interrupted"
+    # What the student reads: where the cell was waiting, and that earlier variables are kept.
+    said = "\n".join(reply["traceback"])
+    assert "the stop button was pressed while this cell was waiting in Queue::get" in said, said
+    assert "variables from earlier cells are kept" in reply["evalue"], reply["evalue"]
     assert took < 1.5, f"interrupt took {took:.2f} s"
     # The children are gone: at most zombies remain, waiting for their parent (the cell's
     # process) to collect them, which the next cell does.
