@@ -239,6 +239,26 @@ def test_compile_error_reported_once_with_cell_line(helpers_kernel):
     assert "\x1b[" not in tb
 
 
+def test_compile_error_in_the_final_expression_keeps_rustcs_message(helpers_kernel):
+    # The last line of a cell is shown as its value; evcxr's display wrapper around it used to
+    # hide the error itself and show only rustc's note "function defined here".
+    _, kc = helpers_kernel
+    ok(run_cell(kc, "fn takes_one(a: i32) -> i32 { a }"))
+    res = run_cell(kc, "let x = 1;\ntakes_one(x, 2)")
+    assert res.status == "error"
+    assert len(res.errors) == 1
+    err = res.errors[0]
+    assert err["ename"] == "CompilationError"
+    assert "takes 1 argument but 2 arguments were supplied" in err["evalue"]
+    tb = "\n".join(err["traceback"])
+    assert tb.startswith("error[E0061]: this function takes 1 argument"), tb
+    assert "cell:2:" in tb and "takes_one(x, 2)" in tb
+    assert "help: remove the extra argument\n" in tb and "\n\n" not in tb
+    # Nothing of the failed cell ran or was kept; the function from the earlier cell still works.
+    res = ok(run_cell(kc, "takes_one(7)"))
+    assert res.results[0]["data"]["text/plain"] == "7"
+
+
 def test_execute_result_and_trivial_cell(helpers_kernel):
     _, kc = helpers_kernel
     res = ok(run_cell(kc, "6 * 7"))

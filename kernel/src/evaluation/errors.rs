@@ -50,6 +50,12 @@ pub fn strip_ansi(text: &str) -> String {
     out
 }
 
+/// Whether `error` is one of rustc's own diagnostics (an error or a warning) rather than a
+/// note or help that evcxr lifted out of a diagnostic whose main span was in generated code.
+pub fn is_main_message(error: &CompilationError) -> bool {
+    matches!(error.level(), "error" | "warning")
+}
+
 /// Renders one compilation error like rustc does, with the cell's line numbers.
 pub fn render(error: &CompilationError, code: &str) -> String {
     let lines: Vec<&str> = code.lines().collect();
@@ -91,7 +97,7 @@ pub fn render(error: &CompilationError, code: &str) -> String {
         }
     }
     for h in error.help() {
-        out.push_str(&format!("help: {h}\n"));
+        out.push_str(&format!("help: {}\n", h.trim_end()));
     }
     if let Some(hint) = error.evcxr_extra_hint() {
         out.push_str(&format!("note: {hint}\n"));

@@ -5,6 +5,7 @@
 
 pub mod cache_slot;
 pub mod errors;
+pub mod memory;
 pub mod runtime;
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ impl<T: std::fmt::Debug + ?Sized> KernelShowFinalValue for T {
         }
     }
 }"#;
+/// The start-up cell's variable (see `Evaluator::new`).
+const WARM_UP: &str = "let kernel_warm_up: Option<Process> = None;";
 /// How long terminated processes get between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
 /// How long the cell's code gets to return after the stop button before the runtime is killed.
@@ -246,8 +249,14 @@ impl Evaluator {
         ev.update_runtime_pid();
         let ctx = ev.ctx.as_mut().expect("context");
         ctx.set_opt_level("0").map_err(|e| anyhow::anyhow!("{e}"))?;
+        // One start-up cell: the support crate, its prelude, the final-value trait, and a `let`
+        // of a support-crate type. The `let` is there because the first cell with a variable
+        // pays rust-analyzer's cold type inference (~4 s on 2 cores); paying it here, while the
+        // kernel already answers the frontend (this runs on the evaluator's own thread), spares
+        // the student's first cell. In one cell it costs one cargo build instead of two. The
+        // variable is an ordinary one the student may see in `:vars`; its name says what it is.
         let preload = format!(
-            ":dep multiproc = {{ path = \"{}\" }}\nuse multiproc::prelude::*;\n{SHOW_FINAL_VALUE}",
+            ":dep multiproc = {{ path = \"{}\" }}\nuse multiproc::prelude::*;\n{SHOW_FINAL_VALUE}\n{WARM_UP}",
             support.canonicalize().unwrap_or(support.clone()).display()
         );
         let t1 = Instant::now();
@@ -255,19 +264,10 @@ impl Evaluator {
             anyhow::bail!("preloading the support crate from {}: {e}", support.display());
         }
         if timing_enabled() {
-            eprintln!("[timing] start-up: evcxr context {:?}, preload {:?}", t1 - t0, t1.elapsed());
+            eprintln!("[timing] start-up: evcxr context {:?}, preload and warm-up {:?}", t1 - t0, t1.elapsed());
         }
-        // The first cell with a `let` pays ~5 s for rust-analyzer's cold type inference. This
-        // runs while the kernel already answers the frontend (the evaluator starts on its own
-        // thread), usually while the student reads the notebook's first cells. The variable is
-        // an ordinary one the student may see in `:vars`; its name says what it is.
-        let t2 = Instant::now();
-        if let Err(e) = ev.quiet("let kernel_warm_up: Option<Process> = None;") {
-            eprintln!("rust-concurrency-kernel: warm-up cell failed (the first cell will be slower): {e}");
-        }
-        if timing_enabled() {
-            eprintln!("[timing] start-up: warm-up cell {:?}", t2.elapsed());
-        }
+        // Start-up freed a few hundred MB of analysis data; give it back before the first cell.
+        memory::trim_now();
         Ok(ev)
     }
 
@@ -305,8 +305,9 @@ impl Evaluator {
         self.supervisor.as_ref().expect("supervisor").begin(cell, Some(req.parent), req.allow_stdin);
         let started = Instant::now();
         let result = self.ctx.as_mut().expect("context").execute(req.code);
-        let evaluated = started.elapsed();
         self.running.code_running.store(false, Ordering::SeqCst);
+        let result = self.recover_lost_error_messages(req.code, result);
+        let evaluated = started.elapsed();
         self.update_runtime_pid();
         let report = self.supervisor.as_ref().expect("supervisor").finish(cell);
         if timing_enabled() {
@@ -379,6 +380,27 @@ impl Evaluator {
                 let evalue = errors::strip_ansi(&e.to_string());
                 error("Error", evalue.clone(), vec![evalue])
             }
+        }
+    }
+
+    /// When a cell's final expression does not compile, evcxr reports the error from its display
+    /// wrapper around that expression and, finding the error's main span in generated code,
+    /// keeps only one of rustc's notes: `f(1, 2)` as the last line said just "function defined
+    /// here", without "this function takes 1 argument but 2 arguments were supplied". A check
+    /// build of the cell as plain code (no display wrapper, nothing run, ~0.3 s) reports the
+    /// error itself, which then replaces the stray notes.
+    fn recover_lost_error_messages(
+        &mut self,
+        code: &str,
+        result: Result<evcxr::EvalOutputs, evcxr::Error>,
+    ) -> Result<evcxr::EvalOutputs, evcxr::Error> {
+        let Err(evcxr::Error::CompilationErrors(errs)) = &result else { return result };
+        if errs.iter().all(|e| errors::is_main_message(e)) {
+            return result;
+        }
+        match self.ctx.as_mut().expect("context").check(code) {
+            Ok(checked) if checked.iter().any(errors::is_main_message) => Err(evcxr::Error::CompilationErrors(checked)),
+            _ => result,
         }
     }
 

@@ -4,7 +4,7 @@
 use super::execute::{self, CellState};
 use super::stdin::StdinChannel;
 use super::{Shared, comm, control, introspection, kernel_info};
-use crate::evaluation::{EvalConfig, Evaluator};
+use crate::evaluation::{EvalConfig, Evaluator, memory};
 use crate::wire::connection::ConnectionInfo;
 use crate::wire::heartbeat;
 use crate::wire::iopub::{self, Publisher};
@@ -151,6 +151,10 @@ fn handle(shell: &zmq::Socket, shared: &Shared, state: &mut CellState, msg: &Mes
             shared.request_shutdown();
         }
         other => eprintln!("rust-concurrency-kernel: ignored unknown shell message {other:?}"),
+    }
+    if matches!(msg.header.msg_type.as_str(), "execute_request" | "complete_request" | "inspect_request") {
+        // rust-analyzer ran for these and freed much of what it allocated (see evaluation::memory).
+        memory::release_freed_memory();
     }
     shared.status(msg, "idle");
 }
