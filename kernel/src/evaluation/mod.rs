@@ -46,6 +46,13 @@ impl<T: std::fmt::Debug + ?Sized> KernelShowFinalValue for T {
         }
     }
 }"#;
+/// Preloaded function the runtime calls after each cell (see `runtime::FLUSH_SYMBOL`).
+fn flush_output_item() -> String {
+    format!(
+        "#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    use std::io::Write;\n    let _ = std::io::stdout().flush();\n    let _ = std::io::stderr().flush();\n}}",
+        runtime::FLUSH_SYMBOL
+    )
+}
 /// The start-up cell's variable (see `Evaluator::new`).
 const WARM_UP: &str = "let kernel_warm_up: Option<Process> = None;";
 /// How long terminated processes get between SIGTERM and SIGKILL.
@@ -256,8 +263,9 @@ impl Evaluator {
         // the student's first cell. In one cell it costs one cargo build instead of two. The
         // variable is an ordinary one the student may see in `:vars`; its name says what it is.
         let preload = format!(
-            ":dep multiproc = {{ path = \"{}\" }}\nuse multiproc::prelude::*;\n{SHOW_FINAL_VALUE}\n{WARM_UP}",
-            support.canonicalize().unwrap_or(support.clone()).display()
+            ":dep multiproc = {{ path = \"{}\" }}\nuse multiproc::prelude::*;\n{SHOW_FINAL_VALUE}\n{}\n{WARM_UP}",
+            support.canonicalize().unwrap_or(support.clone()).display(),
+            flush_output_item()
         );
         let t1 = Instant::now();
         if let Err(e) = ev.quiet(&preload) {

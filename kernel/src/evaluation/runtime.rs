@@ -4,8 +4,9 @@
 //! pipes: commands (`LOAD_AND_RUN <so> <fn>`) on stdin, protocol lines on stdout. evcxr's own
 //! runtime leaves stdout as that pipe, so everything user code (and every forked child) prints
 //! would travel through it. Ours moves both pipes to private descriptors and points fd 1 and
-//! fd 2 at datagram sockets connected to the kernel's supervisor (see `docs/architecture.md`):
-//! every process then writes straight into the kernel's one queue, stamped with its pid.
+//! fd 2 at stream sockets the kernel's supervisor reads (see `docs/architecture.md` and
+//! `supervision/receiver.rs`): every process then writes straight to the kernel, each write
+//! stamped with its pid.
 //! evcxr's marker lines come back from the supervisor in the `Synced` reply and are written to
 //! the protocol pipe here, so evcxr's bookkeeping works unchanged.
 
@@ -16,10 +17,18 @@ use std::os::fd::{AsRawFd, FromRawFd};
 
 use multiproc::kernel_link::{self, Channel, FromKernel, ToKernel};
 
+use crate::supervision::receiver::{STDERR_FD_ENV, STDOUT_FD_ENV};
+
 /// Line evcxr waits for after each `LOAD_AND_RUN`.
 const EXECUTION_COMPLETE: &str = "EVCXR_EXECUTION_COMPLETE";
 /// Environment variable with which evcxr marks its runtime process.
 const IS_RUNTIME_ENV: &str = "EVCXR_IS_RUNTIME";
+/// Function every compiled cell exports (the start-up cell defines it, and evcxr repeats a
+/// cell's items in every later cell): it flushes the cells' std stdout and stderr. The cells
+/// share one `libstd` of their own, apart from this binary's, so only code in a cell reaches
+/// its buffers; the runtime calls it after each cell so that text printed without a final
+/// newline shows up in its own cell.
+pub const FLUSH_SYMBOL: &str = "rust_concurrency_kernel_flush_output";
 /// Send buffer we ask for on fd 1 / fd 2 (the kernel caps it at `wmem_max`).
 const SEND_BUFFER: libc::c_int = 4 << 20;
 
@@ -84,7 +93,16 @@ impl Runtime {
         let diagnostics = private_copy(2)?;
         let null = File::open("/dev/null")?;
         dup_onto(null.as_raw_fd(), 0)?;
-        for (fd, channel) in [(1, Channel::Out), (2, Channel::Err)] {
+        for (fd, channel, env) in [(1, Channel::Out, STDOUT_FD_ENV), (2, Channel::Err, STDERR_FD_ENV)] {
+            // The kernel's stream (any write size) when it handed us one; else a datagram socket.
+            if let Some(inherited) = std::env::var(env).ok().and_then(|v| v.parse::<i32>().ok()) {
+                dup_onto(inherited, fd)?;
+                // SAFETY: `inherited` is ours alone now that fd 1 / fd 2 is a copy of it.
+                unsafe { libc::close(inherited) };
+                // SAFETY: still single-threaded; children need not see the numbers.
+                unsafe { std::env::remove_var(env) };
+                continue;
+            }
             let sock = kernel_link::connect_channel(base, channel)?;
             // SAFETY: setsockopt with a c_int option value.
             unsafe {
@@ -146,6 +164,9 @@ impl Runtime {
         unsafe {
             let entry = lib.get::<extern "C" fn(*mut c_void) -> *mut c_void>(func.as_bytes())?;
             self.variable_store = entry(self.variable_store);
+            if let Ok(flush) = lib.get::<extern "C" fn()>(FLUSH_SYMBOL.as_bytes()) {
+                flush();
+            }
         }
         self.libraries.push(lib);
         let markers = self.sync();

@@ -1,7 +1,7 @@
 //! Supervising every process a cell starts: output routing, exits, interrupts, cleanup.
 //!
-//! One thread (the supervisor) reads the kernel's single datagram queue (see
-//! `docs/architecture.md`) and the pidfds of registered processes. It assembles lines per
+//! One thread (the supervisor) reads the kernel's receiving sockets (`receiver.rs`: the
+//! stdout and stderr streams and the datagram socket; see `docs/architecture.md`) and the pidfds of registered processes. It assembles lines per
 //! process and stream, publishes them to the cell that owns the writer, keeps evcxr's marker
 //! lines (runtime pid only) for the runtime's `Sync`, answers `Input` requests, and decides
 //! when a cell is finished (its code returned and every non-daemon process it started exited).
@@ -144,6 +144,10 @@ impl Supervisor {
         let base = receiver.base().to_string();
         // SAFETY: set before the evcxr context (and its runtime) exists.
         unsafe { std::env::set_var(kernel_link::SOCKET_ENV, &base) };
+        for (name, value) in receiver.runtime_env() {
+            // SAFETY: as above.
+            unsafe { std::env::set_var(name, value) };
+        }
         let shared = Arc::new(Shared { state: Mutex::new(State::default()), runtime_pid: AtomicI32::new(0), page, base: base.clone() });
         let kernel_sock = kernel_link::connect_channel(&base, Channel::Kernel)?;
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -211,6 +215,40 @@ struct Worker {
 
 const EVCXR_MARKERS: [&str; 3] = ["EVCXR_PANIC_NOTIFICATION", "EVCXR_ERROR_OCCURRED", "EVCXR_INPUT_REQUEST"];
 
+/// Where an evcxr marker starts inside a line of the runtime's stdout, when text the cell
+/// printed without a newline comes before it: `print!("x")` as a cell's last line writes "x",
+/// then the value's display block "EVCXR_BEGIN_CONTENT text/plain" lands right after it in the
+/// same stdout buffer. Only a marker that runs to the end of the line counts (the line is
+/// exactly what evcxr or the display trait writes after the user's text).
+fn marker_start(line: &str) -> Option<usize> {
+    let bare = line.strip_suffix('\n').unwrap_or(line);
+    let mut from = 1;
+    while let Some(i) = bare.get(from..).and_then(|rest| rest.find("EVCXR_")) {
+        let at = from + i;
+        let tail = &bare[at..];
+        if tail.starts_with("EVCXR_BEGIN_CONTENT ") || EVCXR_MARKERS.contains(&tail) || tail.starts_with("EVCXR_VARIABLE_CHANGED_TYPE:") {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// `lines` with each line that ends in a marker cut in two: the user's text, then the marker.
+fn split_markers(lines: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        match marker_start(&line) {
+            Some(at) => {
+                out.push(line[..at].to_string());
+                out.push(line[at..].to_string());
+            }
+            None => out.push(line),
+        }
+    }
+    out
+}
+
 impl Worker {
     fn run(mut self) {
         let mut last_tick = Instant::now();
@@ -219,12 +257,13 @@ impl Worker {
                 let st = self.shared.state.lock().unwrap();
                 st.procs.iter().filter(|(_, p)| !p.exited).filter_map(|(pid, p)| p.pidfd.as_ref().map(|f| (*pid, f.as_raw_fd()))).collect()
             };
-            let mut fds = vec![libc::pollfd { fd: self.receiver.fd(), events: libc::POLLIN, revents: 0 }];
+            let own = self.receiver.fds();
+            let mut fds: Vec<libc::pollfd> = own.iter().map(|fd| libc::pollfd { fd: *fd, events: libc::POLLIN, revents: 0 }).collect();
             fds.extend(watched.iter().map(|(_, fd)| libc::pollfd { fd: *fd, events: libc::POLLIN, revents: 0 }));
             // SAFETY: poll on descriptors that stay open while we wait (only this thread closes them).
             let timeout = if self.shared.state.lock().unwrap().pending.is_some() { COALESCE.as_millis() as i32 } else { 200 };
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-            let exited: Vec<i32> = watched.iter().zip(&fds[1..]).filter(|(_, f)| f.revents != 0).map(|((pid, _), _)| *pid).collect();
+            let exited: Vec<i32> = watched.iter().zip(&fds[own.len()..]).filter(|(_, f)| f.revents != 0).map(|((pid, _), _)| *pid).collect();
             // Everything an exited process wrote is already queued: read it all first.
             if self.drain() {
                 return;
@@ -346,6 +385,7 @@ impl Worker {
         }
         let cell = self.cell_of(st, pid);
         let is_runtime = pid == self.shared.runtime_pid.load(Ordering::SeqCst);
+        let lines = if is_runtime && cell == st.current && stream == Stream::Out { split_markers(lines) } else { lines };
         for line in lines {
             if is_runtime && cell == st.current {
                 if let Some(c) = st.cells.get_mut(&cell) {
@@ -512,6 +552,15 @@ impl Worker {
                 });
             }
             ToKernel::Sync => {
+                // The cell's code returned and the runtime flushed std's buffers: text it printed
+                // without a final newline belongs to this cell, not to the next line it prints.
+                let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
+                if pid == runtime {
+                    let cell = st.current;
+                    for (stream, text) in st.lines.flush(runtime) {
+                        self.emit(st, cell, runtime, stream, text);
+                    }
+                }
                 self.flush_pending(st);
                 let markers = st.cells.get_mut(&st.current).map(|c| std::mem::take(&mut c.markers)).unwrap_or_default();
                 let reply = sync_reply(markers);
@@ -660,3 +709,29 @@ pub fn note_terminated(shared: &Shared, cell: u32, procs: &[(i32, String)]) {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_after_unfinished_user_text_is_found() {
+        let line = "no newline at the endEVCXR_BEGIN_CONTENT text/plain\n";
+        assert_eq!(marker_start(line), Some("no newline at the end".len()));
+        assert_eq!(
+            split_markers(vec![line.to_string()]),
+            vec!["no newline at the end".to_string(), "EVCXR_BEGIN_CONTENT text/plain\n".to_string()]
+        );
+        assert_eq!(marker_start("xEVCXR_PANIC_NOTIFICATION\n"), Some(1));
+    }
+
+    #[test]
+    fn ordinary_lines_and_lines_starting_with_a_marker_are_left_alone() {
+        assert_eq!(marker_start("EVCXR_BEGIN_CONTENT text/plain\n"), None);
+        assert_eq!(marker_start("plain text\n"), None);
+        // A marker name in the middle of the user's text is not a marker.
+        assert_eq!(marker_start("see EVCXR_PANIC_NOTIFICATION in the docs\n"), None);
+        assert_eq!(marker_start("EVCXR_EVCXR_\n"), None);
+        let lines = vec!["a\n".to_string(), "b\n".to_string()];
+        assert_eq!(split_markers(lines.clone()), lines);
+    }
+}

@@ -1,13 +1,29 @@
-//! The kernel's one receiving socket: an abstract-namespace `SOCK_DGRAM` socket with
-//! `SO_PASSCRED`, so every datagram arrives stamped with the pid of the process that wrote it.
+//! What the kernel receives from the processes of the notebook, each piece stamped with the pid
+//! of the process that wrote it (`SO_PASSCRED`):
+//!
+//! - one abstract-namespace `SOCK_DGRAM` socket for the support crate's messages (process
+//!   started, displays, input, the runtime's end-of-cell sync) and the word-by-word printer;
+//! - two `SOCK_STREAM` socket pairs that become fd 1 and fd 2 of the runtime and so of every
+//!   process it forks. A stream, unlike a datagram, takes a write of any size (a datagram
+//!   larger than the socket's send buffer fails with EMSGSIZE, and an unprivileged process
+//!   cannot raise that buffer past `net.core.wmem_max`, 208 KiB by default: `println!` of a long
+//!   vector panicked). Processes sharing one stream do not tear each other's lines: with
+//!   `SO_PASSCRED` set, Linux never returns bytes of two writers from one read, so every read
+//!   has a single pid and lines are assembled per pid (`lines.rs`).
 
+use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
 use multiproc::kernel_link::Channel;
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, setsockopt, sockopt};
+use nix::sys::socket::{AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, recvmsg, setsockopt, socketpair, sockopt};
+
+/// Environment variable naming the runtime's stdout stream descriptor (inherited from the kernel).
+pub const STDOUT_FD_ENV: &str = "RUST_CONCURRENCY_STDOUT_FD";
+/// Environment variable naming the runtime's stderr stream descriptor.
+pub const STDERR_FD_ENV: &str = "RUST_CONCURRENCY_STDERR_FD";
 
 /// One datagram with its origin.
 pub struct Datagram {
@@ -20,12 +36,44 @@ pub struct Datagram {
     pub data: Vec<u8>,
 }
 
-/// The receiving socket.
+/// The receiving sockets.
 pub struct Receiver {
     sock: UnixDatagram,
     base: String,
     buf: Vec<u8>,
     cmsg: Vec<u8>,
+    /// The kernel's ends of the stdout and stderr streams (non-blocking, `SO_PASSCRED`).
+    streams: [(OwnedFd, Channel); 2],
+    /// The other ends, inherited by every runtime evcxr starts (kept open for restarts).
+    runtime_ends: [OwnedFd; 2],
+    /// Read ahead of a datagram (see `recv`).
+    queued: VecDeque<Datagram>,
+    /// The stream to try first next time (the two take turns).
+    next_stream: usize,
+}
+
+/// A connected stream pair: the kernel's end (close-on-exec, non-blocking, passing
+/// credentials) and the runtime's end (inheritable).
+fn stream_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (kernel_end, runtime_end) =
+        socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK).map_err(io::Error::from)?;
+    setsockopt(&kernel_end, sockopt::PassCred, &true).map_err(io::Error::from)?;
+    let _ = setsockopt(&kernel_end, sockopt::RcvBuf, &(4 << 20));
+    // The runtime's end blocks (a writer waits when the kernel is behind: nothing is lost) and
+    // survives exec.
+    nix::fcntl::fcntl(&runtime_end, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty())).map_err(io::Error::from)?;
+    nix::fcntl::fcntl(&runtime_end, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())).map_err(io::Error::from)?;
+    Ok((kernel_end, runtime_end))
+}
+
+/// Bytes waiting to be read on a socket.
+fn queued_bytes(fd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } < 0 {
+        return 0;
+    }
+    n.max(0) as usize
 }
 
 impl Receiver {
@@ -43,7 +91,27 @@ impl Receiver {
         // A deep queue absorbs bursts; when full, writers block (nothing is lost).
         let _ = setsockopt(&sock, sockopt::RcvBuf, &(8 << 20));
         sock.set_nonblocking(true)?;
-        Ok(Receiver { sock, base, buf: vec![0u8; 1 << 20], cmsg: nix::cmsg_space!(nix::sys::socket::UnixCredentials) })
+        let (out_k, out_r) = stream_pair()?;
+        let (err_k, err_r) = stream_pair()?;
+        Ok(Receiver {
+            sock,
+            base,
+            buf: vec![0u8; 1 << 20],
+            cmsg: nix::cmsg_space!(nix::sys::socket::UnixCredentials),
+            streams: [(out_k, Channel::Out), (err_k, Channel::Err)],
+            runtime_ends: [out_r, err_r],
+            queued: VecDeque::new(),
+            next_stream: 0,
+        })
+    }
+
+    /// The runtime's ends of the stdout and stderr streams, as environment variables to set
+    /// before the runtime starts (see `STDOUT_FD_ENV`).
+    pub fn runtime_env(&self) -> [(&'static str, String); 2] {
+        [
+            (STDOUT_FD_ENV, self.runtime_ends[0].as_raw_fd().to_string()),
+            (STDERR_FD_ENV, self.runtime_ends[1].as_raw_fd().to_string()),
+        ]
     }
 
     /// The abstract name processes connect to.
@@ -51,13 +119,74 @@ impl Receiver {
         &self.base
     }
 
-    /// The descriptor to poll.
-    pub fn fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
+    /// The descriptors to poll.
+    pub fn fds(&self) -> [RawFd; 3] {
+        [self.sock.as_raw_fd(), self.streams[0].0.as_raw_fd(), self.streams[1].0.as_raw_fd()]
+    }
+
+    /// Reads what came next; `Ok(None)` when nothing is waiting.
+    ///
+    /// A datagram is handed out only after the stream bytes that were already waiting when it
+    /// was read: the runtime flushes its output, then asks for the end-of-cell sync, and the
+    /// sync must find that output processed. A stream that never pauses cannot hold datagrams
+    /// back, since only the bytes waiting at that moment go first.
+    pub fn recv(&mut self) -> io::Result<Option<Datagram>> {
+        if let Some(d) = self.queued.pop_front() {
+            return Ok(Some(d));
+        }
+        if let Some(dg) = self.recv_datagram()? {
+            for i in 0..2 {
+                let mut left = queued_bytes(self.streams[i].0.as_raw_fd());
+                while left > 0 {
+                    match self.recv_stream(i, left)? {
+                        Some(d) => {
+                            left = left.saturating_sub(d.data.len());
+                            self.queued.push_back(d);
+                        }
+                        None => break,
+                    }
+                }
+            }
+            self.queued.push_back(dg);
+            return Ok(self.queued.pop_front());
+        }
+        for k in 0..2 {
+            let i = (self.next_stream + k) % 2;
+            if let Some(d) = self.recv_stream(i, usize::MAX)? {
+                self.next_stream = (i + 1) % 2;
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One read from stream `i` (at most `limit` bytes), from a single writer.
+    fn recv_stream(&mut self, i: usize, limit: usize) -> io::Result<Option<Datagram>> {
+        let len = limit.min(self.buf.len());
+        let (fd, channel) = (self.streams[i].0.as_fd().as_raw_fd(), self.streams[i].1);
+        let mut iov = [io::IoSliceMut::new(&mut self.buf[..len])];
+        let msg = match recvmsg::<UnixAddr>(fd, &mut iov, Some(&mut self.cmsg), MsgFlags::MSG_DONTWAIT) {
+            Ok(m) => m,
+            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut pid = 0;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmCredentials(cred) = c {
+                    pid = cred.pid();
+                }
+            }
+        }
+        let n = msg.bytes;
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Datagram { pid, channel: Some(channel), sender: Vec::new(), data: self.buf[..n].to_vec() }))
     }
 
     /// Reads one datagram; `Ok(None)` when the queue is empty.
-    pub fn recv(&mut self) -> io::Result<Option<Datagram>> {
+    fn recv_datagram(&mut self) -> io::Result<Option<Datagram>> {
         let mut iov = [io::IoSliceMut::new(&mut self.buf)];
         let msg = match recvmsg::<UnixAddr>(self.sock.as_raw_fd(), &mut iov, Some(&mut self.cmsg), MsgFlags::MSG_DONTWAIT) {
             Ok(m) => m,
