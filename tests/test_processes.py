@@ -259,6 +259,22 @@ def test_compile_error_in_the_final_expression_keeps_rustcs_message(helpers_kern
     assert res.results[0]["data"]["text/plain"] == "7"
 
 
+def test_a_final_value_without_debug_is_explained_in_the_cells_terms(helpers_kernel):
+    _, kc = helpers_kernel
+    res = run_cell(kc, "struct Point { x: i32 }\nPoint { x: 1 }")
+    assert res.status == "error"
+    assert len(res.errors) == 1
+    err = res.errors[0]
+    assert "doesn't implement `Debug`" in err["evalue"]
+    tb = "\n".join(err["traceback"])
+    assert "#[derive(Debug)]" in tb and "end the line with `;`" in tb
+    # Nothing of evcxr's generated code (file, line numbers) reaches the student.
+    assert "src/lib.rs" not in tb and "evcxr" not in tb.lower()
+    ok(run_cell(kc, "#[derive(Debug)]\nstruct Point2 { x: i32 }"))
+    res = ok(run_cell(kc, "Point2 { x: 1 }"))
+    assert res.results[0]["data"]["text/plain"] == "Point2 { x: 1 }"
+
+
 def test_text_without_a_final_newline_stays_in_its_own_cell(helpers_kernel):
     _, kc = helpers_kernel
     res = ok(run_cell(kc, 'print!("a"); print!("b");'))

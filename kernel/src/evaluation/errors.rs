@@ -56,6 +56,11 @@ pub fn is_main_message(error: &CompilationError) -> bool {
     matches!(error.level(), "error" | "warning")
 }
 
+/// Explanation for a cell whose last line is a value that cannot be shown.
+const FINAL_VALUE_NOT_DEBUG: &str = "note: the last line of this cell has no `;`, so the notebook shows its value with `{:?}`, \
+which needs the `Debug` trait. Put `#[derive(Debug)]` above the type's definition, or end the \
+line with `;` if you do not want to see the value.";
+
 /// Renders one compilation error like rustc does, with the cell's line numbers.
 pub fn render(error: &CompilationError, code: &str) -> String {
     let lines: Vec<&str> = code.lines().collect();
@@ -88,6 +93,13 @@ pub fn render(error: &CompilationError, code: &str) -> String {
                 ));
             }
         }
+    }
+    if !shown && error.code() == Some("E0277") && error.message().contains("doesn't implement `Debug`") {
+        // The span is in evcxr's wrapper that formats the cell's value: rustc's rendering would
+        // point at generated code the student never wrote.
+        out.push_str(FINAL_VALUE_NOT_DEBUG);
+        out.push('\n');
+        return out;
     }
     if !shown {
         let rendered = strip_ansi(&error.rendered());

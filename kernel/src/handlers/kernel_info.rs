@@ -45,9 +45,11 @@ pub fn content() -> Value {
             env!("CARGO_PKG_VERSION")
         ),
         "help_links": [
-            { "text": "Concurrency lessons", "url": "https://csinparallel.org/" },
+            // The support crate's own documentation is not published anywhere yet (`cargo doc -p
+            // multiproc --open` builds it); these links are to what the lessons build on.
+            { "text": "CSinParallel (source of the lessons)", "url": "https://csinparallel.org/" },
             { "text": "The Rust book: concurrency", "url": "https://doc.rust-lang.org/book/ch16-00-concurrency.html" },
-            { "text": "multiproc documentation", "url": "https://doc.rust-lang.org/std/process/index.html" },
+            { "text": "Rust std::process", "url": "https://doc.rust-lang.org/std/process/index.html" },
         ],
     })
 }
