@@ -76,6 +76,41 @@ fn queued_bytes(fd: RawFd) -> usize {
     n.max(0) as usize
 }
 
+/// What one `read_stamped` got.
+struct Stamped {
+    bytes: usize,
+    /// Pid of the writer, from the credentials the kernel attached (0 if none).
+    pid: i32,
+    /// The sender's abstract address (datagrams; empty for streams).
+    sender: Vec<u8>,
+}
+
+/// One non-blocking `recvmsg` into `buf` with the writer's credentials; `None` when nothing waits.
+/// `datagram`: also take the sender's address (a stream's is empty, and nix's `as_abstract`
+/// panics on an empty address).
+fn read_stamped(fd: RawFd, buf: &mut [u8], cmsg: &mut Vec<u8>, datagram: bool) -> io::Result<Option<Stamped>> {
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let msg = match recvmsg::<UnixAddr>(fd, &mut iov, Some(cmsg), MsgFlags::MSG_DONTWAIT) {
+        Ok(m) => m,
+        Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut pid = 0;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmCredentials(cred) = c {
+                pid = cred.pid();
+            }
+        }
+    }
+    let sender = if datagram {
+        msg.address.as_ref().and_then(|a| a.as_abstract()).map(|s| s.to_vec()).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Ok(Some(Stamped { bytes: msg.bytes, pid, sender }))
+}
+
 impl Receiver {
     /// Binds a fresh abstract address (`rust-concurrency/<pid>/<nanos>`), non-blocking.
     ///
@@ -164,45 +199,18 @@ impl Receiver {
     fn recv_stream(&mut self, i: usize, limit: usize) -> io::Result<Option<Datagram>> {
         let len = limit.min(self.buf.len());
         let (fd, channel) = (self.streams[i].0.as_fd().as_raw_fd(), self.streams[i].1);
-        let mut iov = [io::IoSliceMut::new(&mut self.buf[..len])];
-        let msg = match recvmsg::<UnixAddr>(fd, &mut iov, Some(&mut self.cmsg), MsgFlags::MSG_DONTWAIT) {
-            Ok(m) => m,
-            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let mut pid = 0;
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmCredentials(cred) = c {
-                    pid = cred.pid();
-                }
+        match read_stamped(fd, &mut self.buf[..len], &mut self.cmsg, false)? {
+            Some(read) if read.bytes > 0 => {
+                Ok(Some(Datagram { pid: read.pid, channel: Some(channel), sender: Vec::new(), data: self.buf[..read.bytes].to_vec() }))
             }
+            _ => Ok(None),
         }
-        let n = msg.bytes;
-        if n == 0 {
-            return Ok(None);
-        }
-        Ok(Some(Datagram { pid, channel: Some(channel), sender: Vec::new(), data: self.buf[..n].to_vec() }))
     }
 
     /// Reads one datagram; `Ok(None)` when the queue is empty.
     fn recv_datagram(&mut self) -> io::Result<Option<Datagram>> {
-        let mut iov = [io::IoSliceMut::new(&mut self.buf)];
-        let msg = match recvmsg::<UnixAddr>(self.sock.as_raw_fd(), &mut iov, Some(&mut self.cmsg), MsgFlags::MSG_DONTWAIT) {
-            Ok(m) => m,
-            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let mut pid = 0;
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmCredentials(cred) = c {
-                    pid = cred.pid();
-                }
-            }
-        }
-        let sender = msg.address.as_ref().and_then(|a| a.as_abstract()).map(|s| s.to_vec()).unwrap_or_default();
-        let n = msg.bytes;
+        let Some(read) = read_stamped(self.sock.as_raw_fd(), &mut self.buf, &mut self.cmsg, true)? else { return Ok(None) };
+        let (n, pid, sender) = (read.bytes, read.pid, read.sender);
         let channel = Channel::of_address(&self.base, &sender);
         Ok(Some(Datagram { pid, channel, sender, data: self.buf[..n].to_vec() }))
     }
