@@ -301,7 +301,13 @@ impl Worker {
                 return true;
             }
             count += 1;
-            self.handle(st, dg);
+            let pid = dg.pid;
+            // A bug in handling one message must not end the supervisor: every later line of
+            // every process would be lost without a word. Log it and go on.
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(st, dg))) {
+                let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+                eprintln!("rust-concurrency-kernel: internal error while handling a message from process {pid}, skipped: {what}");
+            }
             // A continuous stream still reaches the frontend every COALESCE.
             if count % 64 == 0 && st.pending_since.is_some_and(|t| t.elapsed() >= COALESCE) {
                 self.flush_pending(st);
