@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import shutil
 import statistics
 import subprocess
@@ -46,6 +45,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The tests' IOPub loop (tests/conftest.py), one for both.
+sys.path.insert(0, str(REPO / "tests"))
+from conftest import collect_iopub  # noqa: E402
 OURS_NAME = "rust-concurrency"
 STOCK_NAME = "rust"
 LAT_LINES = 500
@@ -129,32 +131,22 @@ def add_jupyter_path(data: Path):
 def run_cell(kc, code, timeout=TIMEOUT, on_stream=None):
     """Executes `code`; returns (seconds from send to idle, reply content, stdout text).
 
-    `on_stream(text, arrival_us)` is called for every stream message as it arrives.
+    `on_stream(text, arrival_us)` is called for every stream message, with the wall-clock time
+    it arrived here (stamped by the tests' IOPub loop as each message is read).
     """
     t0 = time.perf_counter()
     msg_id = kc.execute(code, store_history=False)
-    deadline = time.monotonic() + timeout
+    try:
+        messages = collect_iopub(kc, msg_id, timeout)
+    except TimeoutError:
+        raise TimeoutError(f"cell did not finish within {timeout}s: {code[:60]!r}") from None
+    elapsed = time.perf_counter() - t0
     out = []
-    idle = False
-    while not idle:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"cell did not finish within {timeout}s: {code[:60]!r}")
-        try:
-            msg = kc.get_iopub_msg(timeout=remaining)
-        except queue.Empty:
-            continue
-        arrival_us = time.time_ns() // 1000
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind = msg["msg_type"]
-        if kind == "stream":
+    for msg in messages:
+        if msg["msg_type"] == "stream":
             out.append(msg["content"]["text"])
             if on_stream:
-                on_stream(msg["content"]["text"], arrival_us)
-        elif kind == "status" and msg["content"]["execution_state"] == "idle":
-            idle = True
-    elapsed = time.perf_counter() - t0
+                on_stream(msg["content"]["text"], msg["_arrival_us"])
     reply = kc.get_shell_msg(timeout=timeout)
     while reply["parent_header"].get("msg_id") != msg_id:
         reply = kc.get_shell_msg(timeout=timeout)

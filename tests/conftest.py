@@ -128,7 +128,9 @@ class CellResult:
 def collect_iopub(kc, msg_id: str, timeout: float) -> list:
     """IOPub messages for ``msg_id`` up to and including its ``idle`` status.
 
-    Each message gets ``msg["_arrival"] = time.monotonic()`` when it was read."""
+    Each message gets ``msg["_arrival"] = time.monotonic()`` when it was read, and
+    ``msg["_arrival_us"]``, the wall clock in µs (to compare with a process's CLOCK_REALTIME
+    stamps; benchmarks/kernel_bench.py measures output latency with it)."""
     deadline = time.monotonic() + timeout
     out = []
     while True:
@@ -140,6 +142,7 @@ def collect_iopub(kc, msg_id: str, timeout: float) -> list:
         except queue.Empty:
             continue
         msg["_arrival"] = time.monotonic()
+        msg["_arrival_us"] = time.time_ns() // 1000
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         out.append(msg)

@@ -62,6 +62,13 @@ def ok(res):
     return res
 
 
+def one_error(res):
+    """The cell failed with exactly one `error` message; returns its content."""
+    assert res.status == "error"
+    assert len(res.errors) == 1
+    return res.errors[0]
+
+
 @pytest.fixture(scope="module")
 def helpers_kernel(kernel):
     km, kc = kernel
@@ -216,9 +223,7 @@ def test_runtime_panic_is_one_error_and_variables_survive(helpers_kernel):
     _, kc = helpers_kernel
     ok(run_cell(kc, "let survivor = 41;"))
     res = run_cell(kc, 'panic!("boom in the cell");')
-    assert res.status == "error"
-    assert len(res.errors) == 1
-    err = res.errors[0]
+    err = one_error(res)
     assert err["ename"] == "Panic"
     assert re.search(r"process \d+", err["evalue"])
     assert "boom in the cell" in "\n".join(err["traceback"])
@@ -229,9 +234,7 @@ def test_runtime_panic_is_one_error_and_variables_survive(helpers_kernel):
 def test_compile_error_reported_once_with_cell_line(helpers_kernel):
     _, kc = helpers_kernel
     res = run_cell(kc, "let fine = 1;\nlet wrong: i32 = \"text\";")
-    assert res.status == "error"
-    assert len(res.errors) == 1
-    err = res.errors[0]
+    err = one_error(res)
     assert err["ename"] == "CompilationError"
     tb = "\n".join(err["traceback"])
     assert "cell:2:" in tb
@@ -245,9 +248,7 @@ def test_compile_error_in_the_final_expression_keeps_rustcs_message(helpers_kern
     _, kc = helpers_kernel
     ok(run_cell(kc, "fn takes_one(a: i32) -> i32 { a }"))
     res = run_cell(kc, "let x = 1;\ntakes_one(x, 2)")
-    assert res.status == "error"
-    assert len(res.errors) == 1
-    err = res.errors[0]
+    err = one_error(res)
     assert err["ename"] == "CompilationError"
     assert "takes 1 argument but 2 arguments were supplied" in err["evalue"]
     tb = "\n".join(err["traceback"])
@@ -262,9 +263,7 @@ def test_compile_error_in_the_final_expression_keeps_rustcs_message(helpers_kern
 def test_a_final_value_without_debug_is_explained_in_the_cells_terms(helpers_kernel):
     _, kc = helpers_kernel
     res = run_cell(kc, "struct Point { x: i32 }\nPoint { x: 1 }")
-    assert res.status == "error"
-    assert len(res.errors) == 1
-    err = res.errors[0]
+    err = one_error(res)
     assert "doesn't implement `Debug`" in err["evalue"]
     tb = "\n".join(err["traceback"])
     assert "#[derive(Debug)]" in tb and "end the line with `;`" in tb

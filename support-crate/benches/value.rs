@@ -20,17 +20,7 @@ fn main() {
                 })
             })
             .collect();
-        let elapsed = time(|| {
-            for p in &mut procs {
-                p.start();
-            }
-            for p in &procs {
-                p.join();
-            }
-        });
-        for p in &procs {
-            assert_eq!(p.exitcode(), Some(0), "an incrementing process failed");
-        }
+        let elapsed = start_and_join_all(&mut procs);
         assert_eq!(v.get(), 2 * n, "lost increments");
         elapsed
     });

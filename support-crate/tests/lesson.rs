@@ -2,8 +2,7 @@
 //! by another test in a fresh copy of this binary (own environment, captured output).
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::os::unix::net::UnixDatagram;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use multiproc::kernel_link::{self, Channel, FromKernel, ToKernel};
 use multiproc::prelude::*;
 
 mod common;
-use common::{helper_command, run_helper};
+use common::{fake_kernel_socket, helper_command, run_helper, serve_until_exit};
 
 /// The word after `key` in a helper's output (libtest may print its own text on the same line).
 fn after<'a>(stdout: &'a str, key: &str) -> &'a str {
@@ -179,45 +178,28 @@ fn helper_kernel_messages() {
 #[test]
 fn kernel_messages_go_to_the_kernel_socket() {
     // This test plays the kernel: it owns the receiving socket a helper process is pointed at.
-    let base = format!("multiproc-test-{}-{}", std::process::id(), randint(0, 1 << 40));
-    let kernel = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(base.as_bytes()).unwrap()).unwrap();
-    kernel.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let (base, kernel) = fake_kernel_socket("lesson");
     let mut child = helper_command("helper_kernel_messages", &[(kernel_link::SOCKET_ENV, base.as_str())])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut raw = Vec::new();
     let mut ctl = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(Instant::now() < deadline, "helper did not finish");
-        match kernel.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                let name = from.as_abstract_name().unwrap_or_default().to_vec();
-                match Channel::of_address(&base, &name) {
-                    Some(Channel::Raw) => raw.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                    Some(Channel::Ctl) => ctl.push(serde_json::from_slice::<ToKernel>(&buf[..n]).unwrap()),
-                    Some(Channel::Reply) => {
-                        // The person types "typed" at the first prompt and just Enter at the second.
-                        let text = match serde_json::from_slice(&buf[..n]).unwrap() {
-                            ToKernel::Input { prompt, password: false } if prompt == "Q? " => "typed",
-                            ToKernel::Input { prompt, password: false } if prompt == "R? " => "",
-                            other => panic!("unexpected request {other:?}"),
-                        };
-                        let reply = FromKernel::Input { value: Some(text.into()) };
-                        kernel.send_to_addr(&serde_json::to_vec(&reply).unwrap(), &from).unwrap();
-                    }
-                    other => panic!("unexpected datagram on {other:?}"),
-                }
-            }
-            Err(_) => {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-            }
+    serve_until_exit(&kernel, &base, &mut child, |channel, data, from| match channel {
+        Some(Channel::Raw) => raw.push(String::from_utf8_lossy(data).into_owned()),
+        Some(Channel::Ctl) => ctl.push(serde_json::from_slice::<ToKernel>(data).unwrap()),
+        Some(Channel::Reply) => {
+            // The person types "typed" at the first prompt and just Enter at the second.
+            let text = match serde_json::from_slice(data).unwrap() {
+                ToKernel::Input { prompt, password: false } if prompt == "Q? " => "typed",
+                ToKernel::Input { prompt, password: false } if prompt == "R? " => "",
+                other => panic!("unexpected request {other:?}"),
+            };
+            let reply = FromKernel::Input { value: Some(text.into()) };
+            kernel.send_to_addr(&serde_json::to_vec(&reply).unwrap(), from).unwrap();
         }
-    }
+        other => panic!("unexpected datagram on {other:?}"),
+    });
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);

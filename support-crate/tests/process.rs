@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use multiproc::prelude::*;
 
 mod common;
-use common::run_helper;
+use common::{fake_kernel_socket, run_helper, serve_until_exit};
 
 /// Starts a process whose closure returns one line of text, and reads that line back.
 fn report_from_child(f: impl FnOnce() -> String + Send + 'static) -> (Process, String) {
@@ -363,8 +363,6 @@ fn helper_kernel_cap_and_stop() {
 #[test]
 fn in_the_kernel_the_cap_and_the_stop_button_work() {
     use multiproc::kernel_link::{Channel, ControlPage, ToKernel};
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
     use std::sync::atomic::Ordering;
 
     // This test plays the kernel: the receiving socket and the shared control page.
@@ -388,9 +386,7 @@ fn in_the_kernel_the_cap_and_the_stop_button_work() {
     page.max_processes.store(2, Ordering::SeqCst);
     page.magic.store(ControlPage::MAGIC, Ordering::SeqCst);
 
-    let base = format!("multiproc-test-k-{}-{}", std::process::id(), multiproc::lesson::randint(0, 1 << 40));
-    let kernel = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(base.as_bytes()).unwrap()).unwrap();
-    kernel.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let (base, kernel) = fake_kernel_socket("k");
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args(["helper_kernel_cap_and_stop", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
@@ -401,31 +397,18 @@ fn in_the_kernel_the_cap_and_the_stop_button_work() {
         .spawn()
         .unwrap();
     let mut started = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(Instant::now() < deadline, "helper did not finish");
-        match kernel.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                let name = from.as_abstract_name().unwrap_or_default().to_vec();
-                if Channel::of_address(&base, &name) == Some(Channel::Ctl) {
-                    let msg: ToKernel = serde_json::from_slice(&buf[..n]).unwrap();
-                    if let ToKernel::Started { name, .. } = &msg
-                        && name == "blocked"
-                    {
-                        // The stop button: mark the running cell interrupted.
-                        page.interrupt_cell.store(1, Ordering::SeqCst);
-                    }
-                    started.push(msg);
-                }
+    serve_until_exit(&kernel, &base, &mut child, |channel, data, _| {
+        if channel == Some(Channel::Ctl) {
+            let msg: ToKernel = serde_json::from_slice(data).unwrap();
+            if let ToKernel::Started { name, .. } = &msg
+                && name == "blocked"
+            {
+                // The stop button: mark the running cell interrupted.
+                page.interrupt_cell.store(1, Ordering::SeqCst);
             }
-            Err(_) => {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-            }
+            started.push(msg);
         }
-    }
+    });
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");

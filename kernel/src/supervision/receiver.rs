@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
@@ -198,7 +198,7 @@ impl Receiver {
     /// One read from stream `i` (at most `limit` bytes), from a single writer.
     fn recv_stream(&mut self, i: usize, limit: usize) -> io::Result<Option<Datagram>> {
         let len = limit.min(self.buf.len());
-        let (fd, channel) = (self.streams[i].0.as_fd().as_raw_fd(), self.streams[i].1);
+        let (fd, channel) = (self.streams[i].0.as_raw_fd(), self.streams[i].1);
         match read_stamped(fd, &mut self.buf[..len], &mut self.cmsg, false)? {
             Some(read) if read.bytes > 0 => {
                 Ok(Some(Datagram { pid: read.pid, channel: Some(channel), sender: Vec::new(), data: self.buf[..read.bytes].to_vec() }))

@@ -35,6 +35,23 @@ pub fn time(f: impl FnOnce()) -> Duration {
     t0.elapsed()
 }
 
+/// Starts every process of `procs`, waits for all of them, and returns how long that took
+/// (the two-process counter benchmarks); every process must have exited with status 0.
+pub fn start_and_join_all(procs: &mut [multiproc::prelude::Process]) -> Duration {
+    let elapsed = time(|| {
+        for p in procs.iter_mut() {
+            p.start();
+        }
+        for p in procs.iter() {
+            p.join();
+        }
+    });
+    for p in procs.iter() {
+        assert_eq!(p.exitcode(), Some(0), "an incrementing process failed");
+    }
+    elapsed
+}
+
 /// Which direction is good for a figure.
 #[derive(Clone, Copy)]
 pub enum Better {

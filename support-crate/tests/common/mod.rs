@@ -112,6 +112,47 @@ pub fn run_helper(name: &str, envs: &[(&str, &str)]) -> std::process::Output {
     out
 }
 
+/// Plays the notebook kernel's receiving socket: binds it under a fresh abstract name (returned,
+/// for `MULTIPROC_KERNEL_SOCKET`) with a short read timeout so [`serve_until_exit`] can watch
+/// the helper.
+pub fn fake_kernel_socket(tag: &str) -> (String, std::os::unix::net::UnixDatagram) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let base = format!("multiproc-test-{tag}-{}-{}", std::process::id(), multiproc::lesson::randint(0, 1 << 40));
+    let kernel = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(base.as_bytes()).unwrap()).unwrap();
+    kernel.set_read_timeout(Some(std::time::Duration::from_millis(100))).unwrap();
+    (base, kernel)
+}
+
+/// Receives what the helper process `child` sends to the fake kernel socket until it exits
+/// (a watchdog fails the test after 60 s), handing each datagram to `on_datagram` with the
+/// channel its sender's address names, its bytes, and the sender's address (for replies).
+pub fn serve_until_exit(
+    kernel: &std::os::unix::net::UnixDatagram,
+    base: &str,
+    child: &mut std::process::Child,
+    mut on_datagram: impl FnMut(Option<multiproc::kernel_link::Channel>, &[u8], &std::os::unix::net::SocketAddr),
+) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::time::{Duration, Instant};
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "helper did not finish");
+        match kernel.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                let name = from.as_abstract_name().unwrap_or_default().to_vec();
+                on_datagram(multiproc::kernel_link::Channel::of_address(base, &name), &buf[..n], &from);
+            }
+            Err(_) => {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// Plays the notebook kernel with its stop button already pressed: binds the kernel's socket
 /// under a fresh name and makes a control page marking the running cell interrupted, then runs
 /// the helper test `name` in a fresh copy of this program that sees both. Returns everything the
