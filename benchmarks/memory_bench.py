@@ -28,7 +28,7 @@ from conftest import KERNEL_NAME, descendants, kernel_binary, run_cell  # noqa: 
 
 CELLS = {
     "trivial": "1 + 1",
-    # The shape of notebooks/02-MultipleProcesses.ipynb: functions, then Processes that print.
+    # The shape of notebooks/03-MultipleProcesses.ipynb: functions, then Processes that print.
     "processes": """
 fn say_hi2(n: &str) {
     println!("Hi {} from process {}", n, current_process().pid());

@@ -53,7 +53,7 @@ def ten_whole_lines_any_order(text: str, cell) -> None:
 
 
 CHECKS = {
-    "04-ExecutionOrderAndResources.ipynb": {"nb04-07": ten_whole_lines_any_order},
-    "06-Communication.ipynb": {"nb06-04": send_name_once},
-    "08-QueueExerciseSolution.ipynb": {"nb08-05": five_names_round_by_round},
+    "05-ExecutionOrderAndResources.ipynb": {"nb05-07": ten_whole_lines_any_order},
+    "07-Communication.ipynb": {"nb07-04": send_name_once},
+    "09-QueueExerciseSolution.ipynb": {"nb09-05": five_names_round_by_round},
 }

@@ -39,7 +39,7 @@ For checks that a dict cannot express, ``tests/notebook_expectations.py`` may de
 
     CHECKS: dict[str, dict[int | str, Callable[[str, dict], None]]]
 
-keyed by notebook file name (``"01-ProcessesBasics.ipynb"``), then by cell index (0-based, all
+keyed by notebook file name (``"02-ProcessesBasics.ipynb"``), then by cell index (0-based, all
 cells counted) or cell id; each callable gets ``(output_text, cell)`` after the run and asserts.
 Keys that name no notebook or no cell fail the test.
 
@@ -72,16 +72,16 @@ ARTIFACTS = REPO / "tests" / "artifacts" / "notebooks"
 # The lessons issue 4 asks for, in order.
 EXPECTED_NOTEBOOKS = [
     "00-Start-here.ipynb",
-    "01-ProcessesBasics.ipynb",
-    "02-MultipleProcesses.ipynb",
-    "03-MultipleProcesses2.ipynb",
-    "04-ExecutionOrderAndResources.ipynb",
-    "05-LockingExercise.ipynb",
-    "06-Communication.ipynb",
-    "07-QueueExerciseHint.ipynb",
-    "08-QueueExerciseSolution.ipynb",
-    "09-Coordination.ipynb",
-    "10-Coordination2.ipynb",
+    "02-ProcessesBasics.ipynb",
+    "03-MultipleProcesses.ipynb",
+    "04-MultipleProcesses2.ipynb",
+    "05-ExecutionOrderAndResources.ipynb",
+    "06-LockingExercise.ipynb",
+    "07-Communication.ipynb",
+    "08-QueueExerciseHint.ipynb",
+    "09-QueueExerciseSolution.ipynb",
+    "10-Coordination.ipynb",
+    "11-Coordination2.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 ARTIFACTS = REPO / "tests" / "artifacts"
 # The deck opened in Chromium: the first lesson with processes in it, else whatever exists.
-PREFERRED_DECK = "01-ProcessesBasics"
+PREFERRED_DECK = "02-ProcessesBasics"
 
 # Flags that let Debian's Chromium run headless, as root, on a machine without network.
 CHROMIUM_FLAGS = [
