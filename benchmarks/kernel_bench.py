@@ -10,7 +10,14 @@ JUPYTER_PATH (nothing is written to the user's Jupyter directories). For each ke
                           trivial cell (stock has no support crate)
     first_process_cell_s  start request → a cell using `Process` done; for stock in a second,
                           fresh kernel after `:dep multiproc = { path = ... }`
+    first_process_cell_Nk_s  N (2, 3) kernels started at the same moment, as when a student opens
+                          three notebooks: start → that cell done, the slowest of the N
     trivial_cell_ms       median (and p90) of 50 trivial cells `1 + 1`, send → idle status
+    probe_cell_ms         median of 10 cells `let vK = vec![1, 2, 3];` (an untyped `let` whose
+                          type the kernel must find out before evcxr can persist it)
+    completion_first_ms   the kernel's first complete_request (`Process::ne` / `String::fr`)
+    completion_p95_ms     p95 of the next 20 complete_requests (five prefixes, four rounds)
+    idle_after_completion_rss_mb  the tree's VmRSS after those completions
     idle_rss_mb           sum of VmRSS over the kernel process and all its descendants, read
                           from /proc after the trivial cells (counts shared pages once per
                           process, so it is the pessimistic figure)
@@ -27,6 +34,7 @@ Output: one `BENCH {json}` line per figure (the format benchmarks/run.py collect
 `PENDING {json}` line for a kernel that could not be measured, with the reason.
 
 Usage: kernel_bench.py [--only ours|stock] [--trivial N] [--no-stock-install] [--no-stock-dep]
+                       [--concurrent N ...]
 Environment: RC_KERNEL_BIN (our kernel binary; default target/release/rust-concurrency-kernel),
 STOCK_EVCXR_ROOT (default build/stock; evcxr_jupyter 0.22.0 is `cargo install`ed there if missing).
 """
@@ -281,6 +289,81 @@ def measure_stock_dep(kernel_name: str):
         km.shutdown_kernel(now=False)
 
 
+COMPLETION_PREFIXES_OURS = ["Process::ne", "v0.pu", "String::fr", "std::sync::", "Queue::ne"]
+COMPLETION_PREFIXES_STOCK = ["String::fr", "v0.pu", "std::sync::", "Vec::with_", "std::thread::sp"]
+
+
+def complete_ms(kc, code):
+    """Seconds → ms for one complete_request with the cursor at the end; (ms, matches)."""
+    t0 = time.perf_counter()
+    msg_id = kc.complete(code, len(code))
+    while True:
+        reply = kc.get_shell_msg(timeout=TIMEOUT)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return (time.perf_counter() - t0) * 1000, reply["content"].get("matches", [])
+
+
+def measure_completion(kc, km, impl):
+    prefixes = COMPLETION_PREFIXES_OURS if impl == "ours" else COMPLETION_PREFIXES_STOCK
+    first, matches = complete_ms(kc, prefixes[0])
+    bench("completion_first_ms", impl, first, "ms", "lower",
+          f"first complete_request of the kernel (`{prefixes[0]}`, {len(matches)} matches)")
+    later = sorted(complete_ms(kc, p)[0] for _ in range(4) for p in prefixes)
+    bench("completion_p95_ms", impl, later[int(0.95 * (len(later) - 1))], "ms", "lower",
+          f"p95 of {len(later)} complete_requests ({', '.join(prefixes)})", median=statistics.median(later))
+    rss, _, count = tree_memory_kb(km.provisioner.pid)
+    bench("idle_after_completion_rss_mb", impl, rss / 1024, "MB", "lower",
+          f"VmRSS summed over {count} processes after the completions")
+
+
+def measure_concurrent_start(impl: str, kernel_name: str, n: int):
+    """N kernels started at the same moment; each runs its first cell (ours: a `Process` cell,
+    stock: `:dep multiproc` then that cell). Reports the slowest start → done."""
+    import threading
+
+    from jupyter_client.manager import KernelManager
+
+    env = dict(os.environ)
+    env.setdefault("MULTIPROC_UNATTENDED", "1")
+    results: list = [None] * n
+
+    def one(i):
+        t0 = time.perf_counter()
+        km = KernelManager(kernel_name=kernel_name)
+        km.start_kernel(env=env)
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=TIMEOUT)
+            if impl == "stock":
+                dep = f':dep multiproc = {{ path = "{REPO / "support-crate"}" }}\nuse multiproc::prelude::*;'
+                _, reply, out = run_cell(kc, dep, timeout=900)
+                check_ok(reply, out, ":dep multiproc")
+            _, reply, out = run_cell(kc, FIRST_CELL_OURS, timeout=900)
+            check_ok(reply, out, "Process cell")
+            results[i] = time.perf_counter() - t0
+        except Exception as e:  # reported below
+            results[i] = e
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=False)
+
+    log(f"{impl}: {n} kernels started together")
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    errors = [r for r in results if isinstance(r, Exception)]
+    if errors:
+        raise errors[0]
+    bench(f"first_process_cell_{n}k_s", impl, max(results), "s", "lower",
+          f"{n} kernels started at once → each one's first `Process` cell done, slowest of {n}"
+          + (" (stock: after `:dep multiproc`)" if impl == "stock" else ""),
+          all=[round(r, 2) for r in results])
+    log(f"{impl}: {n} kernels: {', '.join(f'{r:.1f}s' for r in results)}")
+
+
 def measure_kernel(impl: str, kernel_name: str, n_trivial: int):
     from jupyter_client.manager import KernelManager
 
@@ -319,11 +402,21 @@ def measure_kernel(impl: str, kernel_name: str, n_trivial: int):
               p90=times[int(0.9 * (len(times) - 1))], min=times[0], max=times[-1])
         log(f"{impl}: trivial cell median {statistics.median(times):.1f} ms")
 
+        times = []
+        for k in range(10):
+            dt, reply, out = run_cell(kc, f"let v{k} = vec![1, 2, 3];")
+            check_ok(reply, out, "probe cell")
+            times.append(dt * 1000)
+        bench("probe_cell_ms", impl, statistics.median(times), "ms", "lower",
+              "median of 10 cells `let vK = vec![1, 2, 3];`, send → idle", min=min(times), max=max(times))
+
         rss, pss, count = tree_memory_kb(km.provisioner.pid)
         bench("idle_rss_mb", impl, rss / 1024, "MB", "lower",
               f"VmRSS summed over {count} processes (kernel + descendants) after the trivial cells")
         bench("idle_pss_mb", impl, pss / 1024, "MB", "lower",
               f"Pss summed over the same {count} processes")
+
+        measure_completion(kc, km, impl)
 
         for variant in ("own", "fork", "process") if impl == "ours" else ("own", "fork"):
             try:
@@ -344,6 +437,8 @@ def main():
                     help="do not `cargo install` evcxr_jupyter when it is missing (report it pending)")
     ap.add_argument("--no-stock-dep", action="store_true",
                     help="skip the stock kernel's `:dep multiproc` start-up measurement")
+    ap.add_argument("--concurrent", type=int, nargs="*", default=[2, 3],
+                    help="numbers of kernels to start together (default: 2 3; none to skip)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kernel-bench-") as tmp:
         tmp = Path(tmp)
@@ -373,6 +468,14 @@ def main():
                 except Exception as e:
                     log(f"stock :dep: {e}")
                     pending("stock", f"`:dep multiproc` + Process cell: {type(e).__name__}: {str(e)[:300]}")
+            if impl == "stock" and args.no_stock_dep:
+                continue
+            for n in args.concurrent:
+                try:
+                    measure_concurrent_start(impl, name, n)
+                except Exception as e:
+                    log(f"{impl}: {n} kernels: {e}")
+                    pending(impl, f"{n} kernels started together: {type(e).__name__}: {str(e)[:300]}")
 
 
 if __name__ == "__main__":

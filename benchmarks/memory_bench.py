@@ -7,7 +7,8 @@ Usage (from the repository root, kernel built with `cargo build --release`):
 A sampler thread reads, every 50 ms, Rss and Pss from /proc/<pid>/smaps_rollup of the kernel
 process and all its descendants (runtime, cargo, rustc, linker, `Process` children) and sums
 them. Each phase (start incl. preload, trivial cell, Process cell, compile-error cell) reports
-its peak; "idle" is the tree right after start and after the last cell. Sizes in MiB.
+its peak, then four completion requests; "idle" is the tree right after start and after the
+last step. Sizes in MiB.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ fn many_greetings() {
 }
 many_greetings();
 """,
+    # An untyped `let`: the kernel finds the type with a compile-only probe before evcxr runs it.
+    "probe": "let v = vec![1, 2, 3];",
     "compile_error": """
 let name = "Jimmy";
 let mut p1 = Process::new(move || say_hi2(name, name));
@@ -118,6 +121,11 @@ def one_run(i: int) -> None:
             r = run_cell(kc, code, timeout=300)
             lines = r.stdout.count("Hi ")
             print(f"  {name}: {r.status} in {time.monotonic() - t:.1f} s, {lines} greeting lines")
+        s.phase = "completion"
+        for code in ["Process::ne", "v.pu", "String::fr", "std::sync::"]:
+            kc.complete(code, len(code))
+            kc.get_shell_msg(timeout=60)
+        print("  completion: 4 requests")
         s.phase = "end"
         end = tree_kb(s.root)
     finally:
@@ -128,7 +136,7 @@ def one_run(i: int) -> None:
     mb = lambda kb: f"{kb / 1024:7.0f}"  # noqa: E731
     print(f"  {'phase':19} {'RSS MiB':>8} {'PSS MiB':>8} procs samples")
     print(f"  {'idle (start)':19} {mb(idle[0])} {mb(idle[1])} {idle[2]:5}")
-    for phase in ["start", *CELLS]:
+    for phase in ["start", *CELLS, "completion"]:
         rss, pss, n, k = s.peaks.get(phase, [0, 0, 0, 0])
         print(f"  {'peak ' + phase:19} {mb(rss)} {mb(pss)} {n:5} {k:7}")
     print(f"  {'idle (end)':19} {mb(end[0])} {mb(end[1])} {end[2]:5}")
