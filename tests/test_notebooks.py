@@ -72,6 +72,7 @@ ARTIFACTS = REPO / "tests" / "artifacts" / "notebooks"
 # The lessons issue 4 asks for, in order.
 EXPECTED_NOTEBOOKS = [
     "00-Start-here.ipynb",
+    "01-RustYouNeed.ipynb",
     "02-ProcessesBasics.ipynb",
     "03-MultipleProcesses.ipynb",
     "04-MultipleProcesses2.ipynb",

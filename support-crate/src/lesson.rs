@@ -1,5 +1,6 @@
 //! Lesson helpers: a scaled [`sleep`], Python's [`randint`], [`input`] that works in a notebook
-//! and in unattended runs, and [`pyprint!`](crate::pyprint) for the "garbled output" lesson.
+//! and in unattended runs, [`pyprint!`](crate::pyprint) for the "garbled output" lesson, and
+//! [`capture_output_timeout`] for check cells whose wrong answers can hang.
 //!
 //! ```
 //! use multiproc::prelude::*;
@@ -284,4 +285,59 @@ macro_rules! pyprint {
     ($($arg:expr),+ $(,)?) => {
         $crate::lesson::pyprint_items(&[$(&$arg as &dyn ::std::fmt::Display),+])
     };
+}
+
+/// Like [`capture_output`](crate::capture::capture_output), but gives up after `seconds` of
+/// real time (not scaled by [`time_scale`]): for the check cells of exercises where a wrong
+/// answer waits forever (a `get` that no `put` answers, a loop that never ends).
+///
+/// `Ok(text)` is everything `f` and the processes it started printed, once all of them have
+/// finished. `Err(text)` means they were still running when the time was up: they are stopped
+/// (with `SIGKILL`) and `text` is what they had printed so far, so the check can say what the
+/// student's code was probably waiting for.
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// assert_eq!(capture_output_timeout(30.0, || println!("done")), Ok("done\n".to_string()));
+///
+/// // A child that waits for a name nobody sends: stopped after one second.
+/// let result = capture_output_timeout(1.0, || {
+///     let q: Queue<String> = Queue::new();
+///     let child_q = q.clone();
+///     let mut child = Process::new(move || {
+///         println!("waiting for a name");
+///         let name = child_q.get();
+///         println!("got {name}");
+///     });
+///     child.start();
+///     child.join();
+/// });
+/// assert_eq!(result, Err("waiting for a name\n".to_string()));
+/// ```
+pub fn capture_output_timeout<F: FnOnce() + Send + 'static>(seconds: f64, f: F) -> Result<String, String> {
+    let timed_out = crate::shared_memory::Value::new(false);
+    let flag = timed_out.clone();
+    let text = crate::capture::capture_output(move || {
+        // `f` runs in a process of its own, leader of a new process group: its end (a process
+        // waits for its children before it ends) means every process it started has ended, and
+        // the group lets us stop all of them at once when the time is up.
+        let mut worker = crate::process::Process::new(move || {
+            // SAFETY: setpgid on this process with constant arguments.
+            unsafe { libc::setpgid(0, 0) };
+            f();
+        })
+        .name("checked code");
+        worker.start();
+        if !worker.join_timeout(seconds) {
+            flag.set(true);
+            if let Some(pid) = worker.pid() {
+                // SAFETY: signalling the process group our own child leads.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+            }
+            worker.kill(); // in case it had not made its group yet (its children die with it)
+            worker.join();
+        }
+    });
+    if timed_out.get() { Err(text) } else { Ok(text) }
 }
