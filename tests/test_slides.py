@@ -254,6 +254,46 @@ def test_every_slide_fits_and_the_deck_stays_offline(path: Path, deck_dir: Path,
     assert not seen["errors"], f"{deck.name}: script errors: {seen['errors']}"
 
 
+def test_a_clicker_scrolls_a_tall_slide_to_its_end_before_moving_on(deck_dir: Path, browser):
+    """Presenters use a clicker (page down/up or arrow keys), not a mouse: "next" on a slide that
+    scrolls must scroll it, and only at its end move to the next slide."""
+    page = browser.new_page(viewport=PROJECTOR)
+    where = lambda: page.evaluate("() => { const R = require('reveal.js/dist/reveal.js'); const i = R.getIndices();"
+                                  " const s = R.getCurrentSlide(); return [i.h, i.v || 0, s.scrollTop, s.scrollHeight - s.clientHeight]; }")
+    tall = None
+    for path in NOTEBOOKS:
+        page.goto((deck_dir / f"{path.stem}.slides.html").as_uri())
+        page.wait_for_selector(".reveal.ready", timeout=30_000)
+        tall = page.evaluate("""() => { const R = require('reveal.js/dist/reveal.js');
+            for (const s of R.getSlides()) {
+                R.slide(R.getIndices(s).h, R.getIndices(s).v);
+                if (s.scrollHeight > s.clientHeight + 1) { const i = R.getIndices(s); return [i.h, i.v || 0]; }
+            }
+            return null; }""")
+        if tall:
+            break
+    assert tall, "no deck has a slide that scrolls (nothing to check)"
+    if tall[1] > 0:
+        # From the slide before it, "right" moves on (every slide of a lesson is in one column).
+        page.evaluate(f"() => require('reveal.js/dist/reveal.js').slide({tall[0]}, {tall[1] - 1})")
+        page.keyboard.press("ArrowRight")
+        assert where()[:2] == tall, "the right arrow does not move to the next slide"
+    assert where()[2] == 0, "a slide is not shown from its top"
+    seen = [where()]
+    for _ in range(30):
+        page.keyboard.press("PageDown")
+        seen.append(where())
+        if seen[-1][:2] != tall:
+            break
+    scrolled = [w for w in seen if w[:2] == tall]
+    assert len(scrolled) >= 2 and scrolled[1][2] > 0, f"page down did not scroll the slide: {seen}"
+    assert scrolled[-1][2] >= scrolled[-1][3] - 1, f"the deck moved on before the end of the slide: {seen}"
+    assert seen[-1][:2] != tall, f"page down never moved on from the scrolled slide: {seen}"
+    page.keyboard.press("PageUp")
+    assert where()[:2] == tall, "page up does not go back"
+    page.close()
+
+
 def _chosen_deck(deck_dir: Path) -> Path:
     assert NOTEBOOKS, "no notebooks/*.ipynb"
     stems = [p.stem for p in NOTEBOOKS]
