@@ -143,8 +143,8 @@ LOCAL_URL = ("file:", "data:", "blob:", "about:")
 SHOTS = ARTIFACTS / "slides"
 
 # Finds what an audience would not see on the slide reveal.js shows now; returns
-# {title, problems, scrolls}. A slide may be taller than the slide area only if it scrolls
-# (and scrolling brings its last element into view); an element whose content is wider or
+# {title, problems, scrolls}. A slide may be taller than the slide area only if it scrolls,
+# says so, and scrolling brings its last element into view; an element whose content is wider or
 # taller than its box is clipped unless it scrolls; text in a pre or code box must fit its width
 # (wrapped) unless the box scrolls sideways.
 MEASURE_SLIDE = """async () => {
@@ -179,9 +179,14 @@ MEASURE_SLIDE = """async () => {
                 + px(e.clientHeight));
     }
     const scrolling = scrolls(getComputedStyle(S).overflowY) && S.scrollHeight > S.clientHeight + 1;
+    // The template's hint at the bottom edge: shown while there is more below, gone at the end.
+    const hint = () => getComputedStyle(S, '::after');
     if (scrolling) {
+        if (!hint().content.includes('more below') || hint().opacity !== '1')
+            problems.push('the slide scrolls but does not say "more below"');
         S.scrollTop = S.scrollHeight;
         await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+        if (hint().opacity !== '0') problems.push('scrolled to its end, the slide still says "more below"');
         const last = [...S.children].filter(c => c.getClientRects().length).pop();
         const end = last ? last.getBoundingClientRect().bottom : 0;
         if (end > S.getBoundingClientRect().bottom + 1)
