@@ -5,7 +5,9 @@
 #               (protocol, conformance, processes, every notebook end to end, slides)
 # Also: make slides | check-notebooks | uninstall | clean | bench   (make help)
 #
-# scripts/install.sh does the setup; binder/Dockerfile calls the same script.
+# scripts/install.sh does the setup; binder/Dockerfile calls the same script. It starts with
+# scripts/system-deps.sh, which installs the system packages the target needs (compiler, npm,
+# Chromium) with apt-get where it can, else stops with one line saying what to install.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -30,11 +32,19 @@ help:
 	@echo "make clean            remove build products, decks and test artifacts (keeps .venv)"
 	@echo "make bench            run the benchmarks and write BENCHMARKS.md"
 
-install:
-	scripts/install.sh --venv $(VENV)
+# The system packages install.sh checks for: `lab` (compiler, make, venv, cargo), `slides` (+ npm),
+# `test` (+ npm and Chromium). A target-specific value also holds for its `install` prerequisite.
+DEPS = lab
+test: DEPS = test
+slides: DEPS = slides
 
+install:
+	scripts/install.sh --venv $(VENV) --deps $(DEPS)
+
+# JupyterLab refuses to start as root unless told --allow-root; as root (a plain container) it
+# gets that flag, since there is no other user to run as.
 lab: install
-	exec $(JUPYTER) lab notebooks/
+	exec $(JUPYTER) lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 # `--release` reuses the release build that install.sh just made (the kernel's dependencies
 # take minutes to compile; a second, debug build of them would double that).

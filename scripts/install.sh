@@ -2,8 +2,10 @@
 # Installs everything a lesson needs, idempotently. Used by `make lab`, `make test` (through
 # the Makefile) and binder/Dockerfile, so CI exercises the same steps as the Binder image.
 #
-#   scripts/install.sh [--venv DIR | --no-venv] [--no-warm-up] [--prune]
+#   scripts/install.sh [--venv DIR | --no-venv] [--no-warm-up] [--prune] [--deps lab|slides|test]
 #
+# 0. System packages: scripts/system-deps.sh SET (default lab) installs what is missing with
+#    apt-get, or stops with one line saying what to install (`make test` asks for the test set).
 # 1. Python: creates the virtualenv DIR (default: <repo>/.venv) if missing and installs
 #    requirements/lab.txt and tests/requirements.txt into it; with --no-venv installs them into
 #    the `python3` found on PATH instead (the Binder image's system Python).
@@ -21,6 +23,7 @@ venv="$repo/.venv"
 use_venv=1
 warm_up=1
 prune=0
+deps=lab
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -28,12 +31,16 @@ while [ $# -gt 0 ]; do
         --no-venv) use_venv=0; shift ;;
         --no-warm-up) warm_up=0; shift ;;
         --prune) prune=1; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --deps) deps="$2"; shift 2 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# ---------------------------------------------------------------- 0. system packages
+"$repo/scripts/system-deps.sh" "$deps"
 
 # ---------------------------------------------------------------- 1. Python
 requirements=("$repo/requirements/lab.txt" "$repo/tests/requirements.txt")

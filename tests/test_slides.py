@@ -1,12 +1,15 @@
-"""The lesson decks: every notebook exports to reveal.js slides with Rust highlighting, and one
-deck renders and prints to PDF (one page per slide) in headless Chromium.
+"""The lesson decks: every notebook exports to reveal.js slides with Rust highlighting; every deck
+renders in headless Chromium at a projector's size with no slide cut off and no request that
+leaves the machine; one deck prints to PDF (one page per slide).
 
-The decks are exported exactly as ``make slides`` does (``jupyter nbconvert --config
-scripts/nbconvert_slides.py --to slides``) but from the committed notebooks, without executing
-them: test_notebooks.py already runs every notebook, and slide structure and code highlighting
-do not depend on outputs. reveal.js, RequireJS and jQuery come from local copies
-(scripts/web-assets.sh), so nothing needs a CDN. Chromium is Debian's, driven by Playwright;
-the screenshot and the PDF are kept in tests/artifacts/.
+The decks are exported as ``make slides`` does (``jupyter nbconvert --config
+scripts/nbconvert_slides.py --to slides``) from executed notebooks, since outputs are what
+overflows a slide: the executed copies test_notebooks.py keeps in tests/artifacts/notebooks/
+when they are newer than the lesson and hold the same cells (pytest runs that file first),
+otherwise the lessons are executed here, in the real kernel, once. reveal.js and RequireJS come
+from local copies (scripts/web-assets.sh). Chromium is Debian's, driven by Playwright; one
+screenshot per slide (and one scrolled to the end of a slide that scrolls) goes to
+tests/artifacts/slides/<lesson>/, the PDF to tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 ARTIFACTS = REPO / "tests" / "artifacts"
+EXECUTED = ARTIFACTS / "notebooks"  # written by test_notebooks.py
 # The deck opened in Chromium: the first lesson with processes in it, else whatever exists.
 PREFERRED_DECK = "02-ProcessesBasics"
 
@@ -67,15 +71,42 @@ def browser():
         b.close()
 
 
+def _same_cells(a, b) -> bool:
+    return [(c.cell_type, c.source) for c in a.cells] == [(c.cell_type, c.source) for c in b.cells]
+
+
 @pytest.fixture(scope="session")
-def deck_dir(tmp_path_factory) -> Path:
-    """A folder with the local web assets and every notebook exported as a deck."""
-    out = tmp_path_factory.mktemp("decks")
-    subprocess.run(["bash", str(REPO / "scripts" / "web-assets.sh"), str(out)], check=True)
-    if NOTEBOOKS:
+def executed_notebooks(tmp_path_factory, kernel_spec_dir) -> list[Path]:
+    """Every lesson with its outputs: test_notebooks.py's executed copy where it is current,
+    else executed here (one nbconvert run for all that need it, unattended: see conftest)."""
+    fresh = tmp_path_factory.mktemp("executed")
+    paths, missing = [], []
+    for nb_path in NOTEBOOKS:
+        copy = EXECUTED / nb_path.name
+        if (copy.exists() and copy.stat().st_mtime >= nb_path.stat().st_mtime
+                and _same_cells(nbformat.read(copy, as_version=4), nbformat.read(nb_path, as_version=4))):
+            paths.append(copy)
+        else:
+            missing.append(nb_path)
+            paths.append(fresh / nb_path.name)
+    if missing:
         subprocess.run(
             [sys.executable, "-m", "jupyter", "nbconvert", "--config", str(REPO / "scripts" / "nbconvert_slides.py"),
-             "--to", "slides", "--output-dir", str(out), *map(str, NOTEBOOKS)],
+             "--to", "notebook", "--execute", "--output-dir", str(fresh), *map(str, missing)],
+            check=True,
+        )
+    return paths
+
+
+@pytest.fixture(scope="session")
+def deck_dir(tmp_path_factory, executed_notebooks) -> Path:
+    """A folder with the local web assets and every lesson exported as a deck."""
+    out = tmp_path_factory.mktemp("decks")
+    subprocess.run(["bash", str(REPO / "scripts" / "web-assets.sh"), str(out)], check=True)
+    if executed_notebooks:
+        subprocess.run(
+            [sys.executable, "-m", "jupyter", "nbconvert", "--config", str(REPO / "scripts" / "nbconvert_slides.py"),
+             "--to", "slides", "--output-dir", str(out), *map(str, executed_notebooks)],
             check=True,
         )
     return out
@@ -103,6 +134,169 @@ def test_deck_has_every_slide_and_rust_highlighting(path: Path, deck_dir: Path):
         assert re.search(r'<span class="(k|kd|kt|nf|fm)">', html), "no Rust keyword/function tokens highlighted"
     innermost = len(re.findall(r"<section(?:\s[^>]*)?>\s*(?!\s*<section)", html))
     assert innermost == expected_slide_count(nb), "slide count differs from the notebook's slide metadata"
+
+
+# A projector's size (16:9, 720p): reveal.js scales its 960x700 slide area to fit it.
+PROJECTOR = {"width": 1280, "height": 720}
+# URLs a deck may load: its own files. Anything else would fail in an offline lecture hall.
+LOCAL_URL = ("file:", "data:", "blob:", "about:")
+SHOTS = ARTIFACTS / "slides"
+
+# Finds what an audience would not see on the slide reveal.js shows now; returns
+# {title, problems, scrolls}. A slide may be taller than the slide area only if it scrolls,
+# says so, and scrolling brings its last element into view; an element whose content is wider or
+# taller than its box is clipped unless it scrolls; text in a pre or code box must fit its width
+# (wrapped) unless the box scrolls sideways.
+MEASURE_SLIDE = """async () => {
+    await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const S = document.querySelector('.slides > section.present > section.present')
+        || document.querySelector('.slides > section.present');
+    const area = document.querySelector('.reveal .slides').getBoundingClientRect();
+    const view = {top: 0, left: 0, bottom: innerHeight, right: innerWidth};
+    const title = (S.querySelector('h1, h2, h3') || S).textContent.trim().slice(0, 60);
+    const problems = [];
+    const px = v => Math.round(v) + ' px';
+    const scrolls = v => v === 'auto' || v === 'scroll';
+    const name = e => e === S ? 'the slide' : e.tagName.toLowerCase()
+        + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : '')
+        + ' "' + e.textContent.trim().slice(0, 40) + '"';
+    const r = S.getBoundingClientRect();
+    const bottom = Math.min(area.bottom, view.bottom), top = Math.max(area.top, view.top);
+    if (r.bottom > bottom + 1 || r.top < top - 1)
+        problems.push('the slide is ' + px(r.height) + ' tall on screen, its area ' + px(bottom - top)
+            + ': its content is cut off');
+    if (r.right > Math.min(area.right, view.right) + 1 || r.left < Math.max(area.left, view.left) - 1)
+        problems.push('the slide is wider than its area');
+    for (const e of [S, ...S.querySelectorAll('*')]) {
+        const cs = getComputedStyle(e);
+        if (cs.display === 'inline' || cs.display === 'none' || e.getClientRects().length === 0) continue;
+        const wide = e.scrollWidth > e.clientWidth + 1, tall = e.scrollHeight > e.clientHeight + 1;
+        if (wide && !scrolls(cs.overflowX) && (cs.overflowX !== 'visible' || e === S || e.matches('pre, code')))
+            problems.push(name(e) + ' is cut off at the right: ' + px(e.scrollWidth) + ' of content in '
+                + px(e.clientWidth) + ' (overflow-x: ' + cs.overflowX + ', white-space: ' + cs.whiteSpace + ')');
+        if (tall && !scrolls(cs.overflowY) && cs.overflowY !== 'visible')
+            problems.push(name(e) + ' is cut off at the bottom: ' + px(e.scrollHeight) + ' of content in '
+                + px(e.clientHeight));
+    }
+    const scrolling = scrolls(getComputedStyle(S).overflowY) && S.scrollHeight > S.clientHeight + 1;
+    // The template's hint at the bottom edge: shown while there is more below, gone at the end.
+    const hint = () => getComputedStyle(S, '::after');
+    if (scrolling) {
+        if (!hint().content.includes('more below') || hint().opacity !== '1')
+            problems.push('the slide scrolls but does not say "more below"');
+        S.scrollTop = S.scrollHeight;
+        await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+        if (hint().opacity !== '0') problems.push('scrolled to its end, the slide still says "more below"');
+        const last = [...S.children].filter(c => c.getClientRects().length).pop();
+        const end = last ? last.getBoundingClientRect().bottom : 0;
+        if (end > S.getBoundingClientRect().bottom + 1)
+            problems.push('scrolled to the end, the slide still hides ' + px(end - S.getBoundingClientRect().bottom));
+    }
+    return {title, problems, scrolls: scrolling};
+}"""
+
+
+def notebook_needs_a_cdn(nb) -> str | None:
+    """What in a lesson's Markdown needs a library the offline decks do not load, if anything:
+    TeX math (MathJax) or a mermaid diagram. Code spans and blocks do not count."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        if re.search(r"^\s*```\s*mermaid", cell.source, re.MULTILINE):
+            return "a mermaid diagram"
+        prose = re.sub(r"```.*?```|`[^`]*`", "", cell.source, flags=re.DOTALL)
+        if re.search(r"\$[^$\s][^$\n]*\$|\\\(|\\\[", prose):
+            return "TeX math"
+    return None
+
+
+def show_every_slide(browser, deck: Path, shots: Path) -> dict:
+    """Opens a deck in Chromium at the projector's size, shows each slide and screenshots it
+    into ``shots``. Returns what went wrong: {"slides": [a line per problem], "remote": [URLs
+    that would leave the machine], "failed": [local requests that failed], "errors": [script
+    errors]}, and "count", the number of slides."""
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    context = browser.new_context(viewport=PROJECTOR)
+    requests, failed, errors = [], [], []
+    # Every request is logged; one leaving the machine is answered with an error at once (as
+    # offline, without waiting for a time-out) and reported.
+    context.route(lambda url: not url.startswith(LOCAL_URL), lambda route: route.abort("internetdisconnected"))
+    page = context.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    # fragments=false: every fragment shown, as at the end of its slide.
+    page.goto(deck.as_uri() + "?fragments=false")
+    page.wait_for_selector(".reveal.ready", timeout=30_000)
+    # reveal.js is an AMD module here (RequireJS loaded it), not a global.
+    slides = page.evaluate("() => { const R = require('reveal.js/dist/reveal.js');"
+                           " return R.getSlides().map(s => { const i = R.getIndices(s); return [i.h, i.v || 0]; }); }")
+    problems = []
+    for n, (h, v) in enumerate(slides, start=1):
+        page.evaluate(f"() => require('reveal.js/dist/reveal.js').slide({h}, {v})")
+        page.screenshot(path=str(shots / f"{n:02d}.png"))
+        seen = page.evaluate(MEASURE_SLIDE)
+        if seen["scrolls"]:
+            page.screenshot(path=str(shots / f"{n:02d}-end.png"))
+        problems += [f"slide {n} ({h}/{v}) {seen['title']!r}: {p}" for p in seen["problems"]]
+    context.close()
+    remote = [u for u in requests if not u.startswith(LOCAL_URL)]
+    local_failed = [f for f in failed if f.startswith("file:")]
+    return {"count": len(slides), "slides": problems, "remote": remote, "failed": local_failed, "errors": errors}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_slide_fits_and_the_deck_stays_offline(path: Path, deck_dir: Path, browser):
+    needs = notebook_needs_a_cdn(nbformat.read(path, as_version=4))
+    assert needs is None, f"{path.name} has {needs}: the offline decks do not load it (scripts/slides-template)"
+    deck = deck_dir / f"{path.stem}.slides.html"
+    seen = show_every_slide(browser, deck, SHOTS / path.stem)
+    assert seen["count"] == expected_slide_count(nbformat.read(path, as_version=4)), "reveal.js shows a different slide count"
+    assert not seen["slides"], f"{deck.name} at {PROJECTOR['width']}x{PROJECTOR['height']}:\n" + "\n".join(seen["slides"])
+    assert not seen["remote"], f"{deck.name} requested {seen['remote']}: the decks must work offline"
+    assert not seen["failed"], f"{deck.name}: local files failed to load: {seen['failed']}"
+    assert not seen["errors"], f"{deck.name}: script errors: {seen['errors']}"
+
+
+def test_a_clicker_scrolls_a_tall_slide_to_its_end_before_moving_on(deck_dir: Path, browser):
+    """Presenters use a clicker (page down/up or arrow keys), not a mouse: "next" on a slide that
+    scrolls must scroll it, and only at its end move to the next slide."""
+    page = browser.new_page(viewport=PROJECTOR)
+    where = lambda: page.evaluate("() => { const R = require('reveal.js/dist/reveal.js'); const i = R.getIndices();"
+                                  " const s = R.getCurrentSlide(); return [i.h, i.v || 0, s.scrollTop, s.scrollHeight - s.clientHeight]; }")
+    tall = None
+    for path in NOTEBOOKS:
+        page.goto((deck_dir / f"{path.stem}.slides.html").as_uri())
+        page.wait_for_selector(".reveal.ready", timeout=30_000)
+        tall = page.evaluate("""() => { const R = require('reveal.js/dist/reveal.js');
+            for (const s of R.getSlides()) {
+                R.slide(R.getIndices(s).h, R.getIndices(s).v);
+                if (s.scrollHeight > s.clientHeight + 1) { const i = R.getIndices(s); return [i.h, i.v || 0]; }
+            }
+            return null; }""")
+        if tall:
+            break
+    assert tall, "no deck has a slide that scrolls (nothing to check)"
+    if tall[1] > 0:
+        # From the slide before it, "right" moves on (every slide of a lesson is in one column).
+        page.evaluate(f"() => require('reveal.js/dist/reveal.js').slide({tall[0]}, {tall[1] - 1})")
+        page.keyboard.press("ArrowRight")
+        assert where()[:2] == tall, "the right arrow does not move to the next slide"
+    assert where()[2] == 0, "a slide is not shown from its top"
+    seen = [where()]
+    for _ in range(30):
+        page.keyboard.press("PageDown")
+        seen.append(where())
+        if seen[-1][:2] != tall:
+            break
+    scrolled = [w for w in seen if w[:2] == tall]
+    assert len(scrolled) >= 2 and scrolled[1][2] > 0, f"page down did not scroll the slide: {seen}"
+    assert scrolled[-1][2] >= scrolled[-1][3] - 1, f"the deck moved on before the end of the slide: {seen}"
+    assert seen[-1][:2] != tall, f"page down never moved on from the scrolled slide: {seen}"
+    page.keyboard.press("PageUp")
+    assert where()[:2] == tall, "page up does not go back"
+    page.close()
 
 
 def _chosen_deck(deck_dir: Path) -> Path:
