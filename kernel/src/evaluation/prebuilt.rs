@@ -95,7 +95,12 @@ fn build_cached(support: &Path, key: &str) -> anyhow::Result<Prebuilt> {
     let name = built.file_name().and_then(|n| n.to_str()).ok_or_else(|| anyhow::anyhow!("odd rlib path {}", built.display()))?;
     let staging = root.join(format!("{key}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    copy_libraries(built.parent().expect("rlib in deps"), &staging.join("deps"))?;
+    // Cargo names the copy it puts beside `deps/` for a workspace member; the dependencies
+    // are in `deps/` (where its own hashed copy is left out: one `multiproc` only).
+    let parent = built.parent().expect("rlib in a folder");
+    let deps = if parent.ends_with("deps") { parent.to_path_buf() } else { parent.join("deps") };
+    copy_libraries(&deps, &staging.join("deps"))?;
+    std::fs::copy(&built, staging.join("deps").join(name))?;
     std::fs::write(staging.join(MANIFEST), format!("{key}\n{name}\n"))?;
     if std::fs::rename(&staging, &dir).is_err() {
         // Another kernel finished first; use its copy.
@@ -113,12 +118,13 @@ fn multiproc_rlib(line: &str) -> Option<String> {
     msg["filenames"].as_array()?.iter().filter_map(|f| f.as_str()).find(|f| f.ends_with(".rlib")).map(String::from)
 }
 
-/// Copies the libraries (rlib, rmeta, proc-macro .so) of cargo's `deps` folder.
+/// Copies the libraries (rlib, proc-macro .so) of cargo's `deps` folder (an rlib holds its metadata).
 fn copy_libraries(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let path = entry?.path();
-        let keep = path.extension().is_some_and(|e| e == "rlib" || e == "rmeta" || e == "so");
+        let own = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libmultiproc-"));
+        let keep = !own && path.extension().is_some_and(|e| e == "rlib" || e == "so");
         if keep {
             std::fs::copy(&path, to.join(path.file_name().expect("file name")))?;
         }
