@@ -71,6 +71,12 @@ def test_thread_handle_is_kept(kernel):
     assert value(run_cell(kc, "h.join().unwrap()")) == "5"
 
 
+def test_placeholder_in_a_type_is_filled_in(kernel):
+    _, kc = kernel
+    ok(run_cell(kc, "let hs: Vec<_> = (0..3).map(|i| i * 2).collect();"))
+    assert value(run_cell(kc, "hs.len()")) == "3"
+
+
 def test_shadowed_name_gets_the_last_type(kernel):
     _, kc = kernel
     ok(run_cell(kc, "let s = 41;\nlet s = (s + 1).to_string();"))

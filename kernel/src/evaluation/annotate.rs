@@ -7,7 +7,8 @@
 //! syntactically valid explicit type as given, so the kernel writes the types in first:
 //!
 //! 1. the cell is parsed (rust-analyzer's parser, the one evcxr splits cells with) and its
-//!    untyped top-level `let`s found; only the last binding of a name is kept by evcxr;
+//!    untyped top-level `let`s found (a type with a `_` in it counts as none); only the last
+//!    binding of a name is kept by evcxr;
 //! 2. one compile-only probe through evcxr's `check` (nothing runs): the cell followed by
 //!    `let _: () = (&x,);` per name. rustc reports each as mismatched types with a note
 //!    "found tuple `(&T,)`", where `T` is fully qualified (the one-tuple matters: notes honour
@@ -35,8 +36,9 @@ pub struct Plan {
 /// One untyped top-level `let` whose bindings evcxr will keep.
 #[derive(Debug, PartialEq)]
 pub enum UntypedLet {
-    /// `let [mut] x = …;`: the type goes at byte `pat_end`.
-    Single { name: String, pat_end: usize },
+    /// `let [mut] x = …;` or `let x: Vec<_> = …;`: bytes `pat_end..ty_end` (empty, or the
+    /// type with a `_` in it) become `: T`.
+    Single { name: String, pat_end: usize, ty_end: usize },
     /// `let (a, mut b, _) = …;`: bytes `start..pat_end` (`let` up to the pattern's end) become
     /// typed bindings and a destructuring assignment.
     Tuple { fields: Vec<Option<(String, bool)>>, start: usize, pat_end: usize },
@@ -72,10 +74,14 @@ pub fn plan(code: &str) -> Option<Plan> {
         let ast::Stmt::LetStmt(l) = stmt else { continue };
         let Some(pat) = l.pat() else { continue };
         let names = bound_names(&pat);
-        let untyped = l.ty().is_none() && l.initializer().is_some() && l.let_else().is_none();
+        // `Vec<_>` leaves evcxr the same inference to do as no type at all.
+        let placeholder = l.ty().is_some_and(|t| t.syntax().descendants().any(|n| ast::InferType::can_cast(n.kind())));
+        let untyped = (l.ty().is_none() || placeholder) && l.initializer().is_some() && l.let_else().is_none();
+        let ty_end = l.ty().map(|t| end(&t)).unwrap_or_else(|| end(&pat));
         let candidate = match &pat {
             _ if !untyped => None,
-            ast::Pat::IdentPat(p) => simple_ident(p).map(|(name, _)| UntypedLet::Single { name, pat_end: end(&pat) }),
+            ast::Pat::IdentPat(p) => simple_ident(p).map(|(name, _)| UntypedLet::Single { name, pat_end: end(&pat), ty_end }),
+            _ if placeholder => None,
             ast::Pat::TuplePat(t) => {
                 let fields: Option<Vec<_>> = t
                     .fields()
@@ -187,9 +193,9 @@ pub fn rewrite(code: &str, plan: &Plan, types: &[(String, String)]) -> String {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     for l in &plan.lets {
         match l {
-            UntypedLet::Single { name, pat_end } => {
+            UntypedLet::Single { name, pat_end, ty_end } => {
                 if let Some(t) = ty(name) {
-                    edits.push((*pat_end, *pat_end, format!(": {t}")));
+                    edits.push((*pat_end, *ty_end, format!(": {t}")));
                 }
             }
             UntypedLet::Tuple { fields, start, pat_end } => {
@@ -348,7 +354,7 @@ mod tests {
     fn only_the_last_binding_of_a_name_counts() {
         assert_eq!(single("let x = 1;\nlet x = x.to_string();"), ["x"]);
         let p = plan("let x = 1;\nlet x = x.to_string();").unwrap();
-        assert_eq!(p.lets, [UntypedLet::Single { name: "x".into(), pat_end: 16 }]);
+        assert_eq!(p.lets, [UntypedLet::Single { name: "x".into(), pat_end: 16, ty_end: 16 }]);
         // A typed later binding needs nothing.
         assert!(plan("let x = 1;\nlet x: String = x.to_string();").is_none());
     }
@@ -390,6 +396,15 @@ mod tests {
             rewrite(code, &p, &types),
             "let mut v: std::vec::Vec<i32> = vec![1];\nlet a: i32; let mut b: std::string::String; (a, b, _) = (1, \"x\".to_string(), 2);\nv.push(a);"
         );
+    }
+
+    #[test]
+    fn a_type_with_a_placeholder_is_replaced() {
+        let code = "let hs: Vec<_> = (0..2).map(|_| 1).collect();";
+        let p = plan(code).unwrap();
+        let types = [("hs".to_string(), "std::vec::Vec<i32>".to_string())];
+        assert_eq!(rewrite(code, &p, &types), "let hs: std::vec::Vec<i32> = (0..2).map(|_| 1).collect();");
+        assert!(plan("let hs: Vec<i32> = Vec::new();").is_none());
     }
 
     #[test]
