@@ -474,8 +474,8 @@ fn byte_to_char(s: &str, byte: usize) -> usize {
     s.get(..byte.min(s.len())).map(|p| p.chars().count()).unwrap_or(0)
 }
 
-/// Compiles the support crate and a first cell once so that later kernels start fast
-/// (used by `rust-concurrency-kernel install`).
+/// Compiles a first cell once in cache slot 0 so that later kernels start fast (used by
+/// `rust-concurrency-kernel install`, after the support crate was prebuilt).
 pub fn warm_up(config: &EvalConfig) -> anyhow::Result<()> {
     struct NoInput;
     impl InputProvider for NoInput {
