@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KERNEL_NAME, run_cell, stop_kernel
+from conftest import KERNEL_NAME, descendants, run_cell, stop_kernel
 
 PROCESS_CELL = 'let mut p = Process::new(|| println!("child says hi"));\np.start();\np.join();'
 
@@ -45,42 +45,24 @@ def test_first_cell_uses_process_without_dep(fresh_kernel):
 # --- the type probe -----------------------------------------------------------------------
 
 
-def test_vec_let_is_typed_and_usable_later(kernel):
+# (cell whose `let`s need the probe, a later cell using the variables, its value)
+PROBED = {
+    "vec": ("let v = vec![1, 2, 3];", "v.iter().sum::<i32>()", "6"),
+    "typed support-crate type": ('let q: Queue<String> = Queue::new();\nq.put("a".to_string());', "q.get()", '"a"'),
+    "untyped support-crate type": ('let q2 = Queue::<String>::new();\nq2.put("b".to_string());', "q2.get()", '"b"'),
+    "tuple pattern": ('let (a, mut b) = (1, "x".to_string());\nb.push(\'y\');', "(a + 1, b)", '(2, "xy")'),
+    "thread handle": ("let h = std::thread::spawn(|| 5);", "h.join().unwrap()", "5"),
+    "placeholder in a type": ("let hs: Vec<_> = (0..3).map(|i| i * 2).collect();", "hs.len()", "3"),
+    "shadowed name": ("let s = 41;\nlet s = (s + 1).to_string();", "s.len()", "2"),
+}
+
+
+@pytest.mark.parametrize("case", PROBED)
+def test_probed_lets_are_kept_for_later_cells(kernel, case):
     _, kc = kernel
-    ok(run_cell(kc, "let v = vec![1, 2, 3];"))
-    assert value(run_cell(kc, "v.iter().sum::<i32>()")) == "6"
-
-
-def test_support_crate_types_typed_and_untyped(kernel):
-    _, kc = kernel
-    ok(run_cell(kc, "let q: Queue<String> = Queue::new();"))
-    ok(run_cell(kc, "let q2 = Queue::<String>::new();"))
-    ok(run_cell(kc, 'q.put("a".to_string());\nq2.put("b".to_string());'))
-    assert value(run_cell(kc, "(q.get(), q2.get())")) == '("a", "b")'
-
-
-def test_tuple_pattern_becomes_typed_bindings(kernel):
-    _, kc = kernel
-    ok(run_cell(kc, 'let (a, mut b) = (1, "x".to_string());\nb.push(\'y\');'))
-    assert value(run_cell(kc, "(a + 1, b)")) == '(2, "xy")'
-
-
-def test_thread_handle_is_kept(kernel):
-    _, kc = kernel
-    ok(run_cell(kc, "let h = std::thread::spawn(|| 5);"))
-    assert value(run_cell(kc, "h.join().unwrap()")) == "5"
-
-
-def test_placeholder_in_a_type_is_filled_in(kernel):
-    _, kc = kernel
-    ok(run_cell(kc, "let hs: Vec<_> = (0..3).map(|i| i * 2).collect();"))
-    assert value(run_cell(kc, "hs.len()")) == "3"
-
-
-def test_shadowed_name_gets_the_last_type(kernel):
-    _, kc = kernel
-    ok(run_cell(kc, "let s = 41;\nlet s = (s + 1).to_string();"))
-    assert value(run_cell(kc, "s.len()")) == "2"
+    cell, later, expected = PROBED[case]
+    ok(run_cell(kc, cell))
+    assert value(run_cell(kc, later)) == expected
 
 
 def test_closure_gets_a_clear_message(kernel):
@@ -161,26 +143,13 @@ def test_a_broken_mold_on_path_does_not_stop_the_kernel(kernel_spec_dir, tmp_pat
 
 def tree_rss_kib(pid: int) -> int:
     """VmRSS of ``pid`` and all its descendants, in KiB."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    total = 0
+    for p in [pid, *descendants(pid)]:
         try:
-            stat = (entry / "stat").read_text()
+            status = Path(f"/proc/{p}/status").read_text()
         except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
+            continue  # it exited meanwhile
+        total += sum(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
     return total
 
 

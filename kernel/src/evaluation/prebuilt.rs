@@ -73,6 +73,7 @@ fn build_cached(support: &Path, key: &str) -> anyhow::Result<Prebuilt> {
         return Ok(p);
     }
     let target = root.join("target");
+    eprintln!("rust-concurrency-kernel: building the support crate for cells from {} (once; about a minute)", support.display());
     let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["build", "--lib", "--message-format=json-render-diagnostics", "--manifest-path"])
         .arg(support.join("Cargo.toml"))
