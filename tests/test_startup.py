@@ -72,6 +72,10 @@ def test_closure_gets_a_clear_message(kernel):
     (err,) = r.errors
     assert "`f` is a closure" in err["evalue"], err
     assert "Box<dyn Fn" in err["evalue"]
+    # An iterator that holds a closure cannot be kept either; the message says so.
+    r = run_cell(kc, "let doubled = (0..3).map(|x| x * 2);")
+    assert r.status == "error"
+    assert "`doubled` holds a closure" in r.errors[0]["evalue"], r.errors[0]
     # The kernel goes on; the next cell works.
     assert value(run_cell(kc, "{ let f = |x: i32| x + 1; f(1) }")) == "2"
 
