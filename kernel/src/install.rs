@@ -51,6 +51,16 @@ pub fn data_dir(location: &Location) -> anyhow::Result<PathBuf> {
     })
 }
 
+/// The kernel's own data folder for `location`: `rust-concurrency/` beside the Jupyter data
+/// directory (`<prefix>/share/rust-concurrency`), never under the cache in `$HOME` (Binder and
+/// JupyterHub mount an empty home). Holds `prebuilt/` (the support crate built for cells) and
+/// other install-time data; the kernel finds it through kernel.json's
+/// `RUST_CONCURRENCY_DATA` (see `evaluation::toolchain::data_dir`).
+pub fn kernel_data_dir(location: &Location) -> anyhow::Result<PathBuf> {
+    let jupyter = data_dir(location)?;
+    Ok(jupyter.parent().unwrap_or(&jupyter).join("rust-concurrency"))
+}
+
 /// The support crate to preload: `$MULTIPROC_SUPPORT_CRATE`, else `support-crate/` of the
 /// repository this binary was built in (`target/release/../../support-crate`).
 pub fn default_support_crate() -> Option<PathBuf> {
@@ -62,15 +72,23 @@ pub fn default_support_crate() -> Option<PathBuf> {
     candidate.join("Cargo.toml").is_file().then_some(candidate)
 }
 
-/// Writes `kernel.json` and the logos; returns the kernelspec directory.
+/// Writes `kernel.json` and the logos, and builds the support crate for cells into the data
+/// folder (cached, so a second install is instant); returns the kernelspec directory.
 pub fn install(location: &Location, support_crate: Option<&Path>) -> anyhow::Result<PathBuf> {
     let dir = data_dir(location)?.join("kernels").join(KERNEL_NAME);
     std::fs::create_dir_all(&dir)?;
     let exe = std::env::current_exe()?.canonicalize()?;
     let mut env = serde_json::Map::new();
+    let data = kernel_data_dir(location)?;
+    env.insert(crate::evaluation::toolchain::DATA_ENV.into(), json!(data));
     match support_crate {
         Some(p) => {
             env.insert("MULTIPROC_SUPPORT_CRATE".into(), json!(std::path::absolute(p)?));
+            if p.join("Cargo.toml").is_file() {
+                crate::evaluation::prebuilt::install_into(p, &data.join("prebuilt"))?;
+            } else {
+                eprintln!("warning: no Cargo.toml in {}; the kernel will build the support crate when it starts", p.display());
+            }
         }
         None => eprintln!("warning: support crate not found; set MULTIPROC_SUPPORT_CRATE or pass --support-crate"),
     }
@@ -111,6 +129,7 @@ mod tests {
         assert_eq!(spec["argv"][1], "--connection-file");
         assert_eq!(spec["interrupt_mode"], "message");
         assert_eq!(spec["env"]["MULTIPROC_SUPPORT_CRATE"], "/opt/support");
+        assert_eq!(spec["env"]["RUST_CONCURRENCY_DATA"], json!(prefix.join("share").join("rust-concurrency")));
         assert!(dir.join("logo-64x64.png").is_file());
         uninstall(&loc).unwrap();
         assert!(!dir.exists());

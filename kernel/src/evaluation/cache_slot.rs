@@ -1,5 +1,6 @@
 //! A persistent evcxr work directory per concurrently running kernel ("slot"), so that cargo's
-//! target directory (with the support crate already compiled) stays warm across kernel starts.
+//! target directory for the cell crate stays warm across kernel starts (the support crate
+//! itself is prebuilt, see `prebuilt.rs`, and never compiled in a slot).
 //! Each kernel takes the first slot whose lock file it can `flock`, and holds it for its life.
 
 use std::fs::File;

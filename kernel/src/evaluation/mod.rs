@@ -3,10 +3,13 @@
 
 #![allow(dead_code)]
 
+pub mod annotate;
 pub mod cache_slot;
 pub mod errors;
 pub mod memory;
+pub mod prebuilt;
 pub mod runtime;
+pub mod toolchain;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,8 +56,6 @@ fn flush_output_item() -> String {
         runtime::FLUSH_SYMBOL
     )
 }
-/// The start-up cell's variable (see `Evaluator::new`).
-const WARM_UP: &str = "let kernel_warm_up: Option<Process> = None;";
 /// How long terminated processes get between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
 /// How long the cell's code gets to return after the stop button before the runtime is killed.
@@ -235,44 +236,34 @@ impl Evaluator {
         let shared = supervisor.shared.clone();
         let slot = cache_slot::acquire();
         let support = support_crate_path(&config);
+        let prebuilt = prebuilt::locate_or_build(&support)
+            .map_err(|e| anyhow::anyhow!("the support crate (multiproc) is not available to cells: {e:#}"))?;
+        toolchain::prepare(&prebuilt)?;
         if let Some(slot) = &slot {
             let dir = slot.dir.join("evcxr");
             std::fs::create_dir_all(&dir)?;
-            // A known-good lock file makes the first build resolve offline and reproducibly.
-            let lock = dir.join("Cargo.lock");
-            let workspace_lock = support.join("..").join("Cargo.lock");
-            if !lock.exists() && workspace_lock.exists() {
-                let _ = std::fs::copy(&workspace_lock, &lock);
-            }
             // SAFETY: set before evcxr reads it, while no other thread reads the environment.
             unsafe { std::env::set_var("EVCXR_TMPDIR", &dir) };
         }
         point_runtime_at_std();
         let t0 = Instant::now();
-        let (ctx, outputs) = evcxr::CommandContext::new().map_err(|e| anyhow::anyhow!("starting evcxr: {e}"))?;
+        let (ctx, outputs) = toolchain::in_config_dir(evcxr::CommandContext::new).map_err(|e| anyhow::anyhow!("starting evcxr: {e}"))?;
         drain_evcxr_outputs(outputs);
         let running = Arc::new(Running { cell: AtomicU32::new(0), code_running: AtomicBool::new(false), runtime_killed: AtomicU32::new(0) });
         let mut ev = Evaluator { ctx: Some(ctx), supervisor: Some(supervisor), shared, running, publisher, next_cell: 1, _slot: slot };
         ev.update_runtime_pid();
         let ctx = ev.ctx.as_mut().expect("context");
         ctx.set_opt_level("0").map_err(|e| anyhow::anyhow!("{e}"))?;
-        // One start-up cell: the support crate, its prelude, the final-value trait, and a `let`
-        // of a support-crate type. The `let` is there because the first cell with a variable
-        // pays rust-analyzer's cold type inference (~4 s on 2 cores); paying it here, while the
-        // kernel already answers the frontend (this runs on the evaluator's own thread), spares
-        // the student's first cell. In one cell it costs one cargo build instead of two. The
-        // variable is an ordinary one the student may see in `:vars`; its name says what it is.
-        let preload = format!(
-            ":dep multiproc = {{ path = \"{}\" }}\nuse multiproc::prelude::*;\n{SHOW_FINAL_VALUE}\n{}\n{WARM_UP}",
-            support.canonicalize().unwrap_or(support.clone()).display(),
-            flush_output_item()
-        );
+        ctx.execute(toolchain::LINKER_COMMAND).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // One start-up cell: the support crate's prelude (the crate itself comes with every
+        // cell's rustc flags, see toolchain.rs), the final-value trait and the flush function.
+        let preload = format!("use multiproc::prelude::*;\n{SHOW_FINAL_VALUE}\n{}", flush_output_item());
         let t1 = Instant::now();
         if let Err(e) = ev.quiet(&preload) {
-            anyhow::bail!("preloading the support crate from {}: {e}", support.display());
+            anyhow::bail!("preloading the support crate {}: {e}", prebuilt.rlib.display());
         }
         if timing_enabled() {
-            eprintln!("[timing] start-up: evcxr context {:?}, preload and warm-up {:?}", t1 - t0, t1.elapsed());
+            eprintln!("[timing] start-up: evcxr context {:?}, preload {:?}", t1 - t0, t1.elapsed());
         }
         // Start-up freed a few hundred MB of analysis data; give it back before the first cell.
         memory::trim_now();
@@ -312,7 +303,7 @@ impl Evaluator {
         self.running.cell.store(cell, Ordering::SeqCst);
         self.supervisor.as_ref().expect("supervisor").begin(cell, Some(req.parent), req.allow_stdin);
         let started = Instant::now();
-        let result = self.ctx.as_mut().expect("context").execute(req.code);
+        let result = annotate::execute(self.ctx.as_mut().expect("context"), req.code);
         self.running.code_running.store(false, Ordering::SeqCst);
         let result = self.recover_lost_error_messages(req.code, result);
         let evaluated = started.elapsed();
@@ -368,7 +359,9 @@ impl Evaluator {
                 CellOutcome::Ok
             }
             Err(evcxr::Error::CompilationErrors(errs)) => {
-                let evalue = errs.first().map(|e| e.message()).unwrap_or_else(|| "compilation failed".into());
+                // The first error, not a warning (warnings from earlier cells come first).
+                let first = errs.iter().find(|e| e.level() == "error").or(errs.first());
+                let evalue = first.map(|e| e.message()).unwrap_or_else(|| "compilation failed".into());
                 let traceback = errs.iter().map(|e| errors::render(e, req.code)).collect();
                 error("CompilationError", evalue, traceback)
             }
@@ -481,8 +474,8 @@ fn byte_to_char(s: &str, byte: usize) -> usize {
     s.get(..byte.min(s.len())).map(|p| p.chars().count()).unwrap_or(0)
 }
 
-/// Compiles the support crate and a first cell once so that later kernels start fast
-/// (used by `rust-concurrency-kernel install`).
+/// Compiles a first cell once in cache slot 0 so that later kernels start fast (used by
+/// `rust-concurrency-kernel install`, after the support crate was prebuilt).
 pub fn warm_up(config: &EvalConfig) -> anyhow::Result<()> {
     struct NoInput;
     impl InputProvider for NoInput {

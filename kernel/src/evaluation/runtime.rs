@@ -40,6 +40,7 @@ pub fn run_if_runtime() {
     if std::env::var_os(IS_RUNTIME_ENV).is_none() {
         return;
     }
+    super::toolchain::enter_cell_dir();
     let Some(base) = std::env::var_os(kernel_link::SOCKET_ENV) else { return };
     let base = base.to_string_lossy().into_owned();
     match Runtime::start(&base) {

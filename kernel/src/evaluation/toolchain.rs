@@ -1,0 +1,155 @@
+//! The environment evcxr, cargo and rust-analyzer run in, set before evcxr starts.
+//!
+//! - `RUST_SRC_PATH` names an empty folder holding an empty `core/`: rust-analyzer takes std's
+//!   sources from there (it only checks that `core` exists), so it analyses no std at all
+//!   (≈ 3 s and ≈ 257 MB saved at every start). `RUST_CONCURRENCY_STD_ANALYSIS=1` switches std
+//!   analysis back on (the regression test's baseline).
+//! - `EVCXR_CONFIG_DIR` names a folder with the kernel's own `evcxr.toml` (`opt_level = "0"`),
+//!   read before evcxr's first build. evcxr reads an `evcxr.toml` in the working directory
+//!   first, so the context is created from inside the kernel's config folder (see
+//!   [`in_config_dir`]) and the runtime goes back to the student's folder ([`CELL_DIR_ENV`]).
+//! - `CARGO_ENCODED_RUSTFLAGS` (cargo prefers it to the `RUSTFLAGS` evcxr sets) adds the
+//!   prebuilt support crate to every cell's compile (see `prebuilt.rs`).
+//! - A `mold` on PATH that does not run would stop evcxr's first build: a stand-in is put
+//!   first on PATH, and the kernel links with the system linker anyway ([`LINKER_COMMAND`]).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use super::cache_slot;
+use super::prebuilt::Prebuilt;
+
+/// Set to `1` to let rust-analyzer analyse std again (slow start, ≈ 300 MB more).
+pub const STD_ANALYSIS_ENV: &str = "RUST_CONCURRENCY_STD_ANALYSIS";
+/// The folder the runtime changes to when it starts (the kernel's working directory).
+pub const CELL_DIR_ENV: &str = "RUST_CONCURRENCY_CELL_DIR";
+/// The kernel's installed data folder (`<prefix>/share/rust-concurrency`, from kernel.json).
+pub const DATA_ENV: &str = "RUST_CONCURRENCY_DATA";
+/// evcxr command run after start-up: cells link with the system linker whatever is on PATH
+/// (mold or lld gave no measurable gain for cells this small, and a fixed linker keeps the
+/// encoded rustflags complete).
+pub const LINKER_COMMAND: &str = ":linker system";
+/// The kernel's evcxr settings.
+const EVCXR_TOML: &str = "# Written by rust-concurrency-kernel; the kernel's own evcxr settings.\n[evcxr]\nopt_level = \"0\"\n";
+
+/// The installed data folder, when the kernel was installed (`$RUST_CONCURRENCY_DATA`).
+/// Holds `prebuilt/` (the support crate) and other install-time data (e.g. `index/`).
+pub fn data_dir() -> Option<PathBuf> {
+    std::env::var_os(DATA_ENV).filter(|d| !d.is_empty()).map(PathBuf::from)
+}
+
+/// Sets the environment described in the module comment. Call before evcxr starts, while no
+/// other thread reads the environment.
+pub fn prepare(prebuilt: &Prebuilt) -> anyhow::Result<()> {
+    let root = cache_slot::root();
+    if std::env::var_os(STD_ANALYSIS_ENV).is_none_or(|v| v != "1") {
+        let src = root.join("no-std-source");
+        std::fs::create_dir_all(src.join("core"))?;
+        set("RUST_SRC_PATH", src.into_os_string());
+    }
+    let config = config_dir();
+    std::fs::create_dir_all(&config)?;
+    let toml = config.join("evcxr.toml");
+    if std::fs::read_to_string(&toml).ok().as_deref() != Some(EVCXR_TOML) {
+        std::fs::write(&toml, EVCXR_TOML)?;
+    }
+    set("EVCXR_CONFIG_DIR", config.into_os_string());
+    set("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(prebuilt).into());
+    if mold_is_broken() {
+        let shim = root.join("mold-stand-in");
+        write_mold_stand_in(&shim)?;
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![shim];
+        dirs.extend(std::env::split_paths(&path));
+        set("PATH", std::env::join_paths(dirs)?);
+        eprintln!("rust-concurrency-kernel: `mold` on PATH does not run; cells link with the system linker");
+    }
+    Ok(())
+}
+
+/// Where the kernel's `evcxr.toml` lives (never a folder the student works in).
+fn config_dir() -> PathBuf {
+    cache_slot::root().join("evcxr-config")
+}
+
+/// Runs `f` (evcxr's start) with the kernel's config folder as working directory, so that an
+/// `evcxr.toml` in the student's folder is not read; the runtime evcxr starts meanwhile changes
+/// back to the student's folder itself ([`enter_cell_dir`]).
+pub fn in_config_dir<T>(f: impl FnOnce() -> T) -> T {
+    let Ok(cwd) = std::env::current_dir() else { return f() };
+    set(CELL_DIR_ENV, cwd.clone().into_os_string());
+    if std::env::set_current_dir(config_dir()).is_err() {
+        return f();
+    }
+    let out = f();
+    let _ = std::env::set_current_dir(&cwd);
+    out
+}
+
+/// In the runtime: back to the folder the kernel was started in.
+pub fn enter_cell_dir() {
+    if let Some(dir) = std::env::var_os(CELL_DIR_ENV) {
+        let _ = std::env::set_current_dir(dir);
+    }
+}
+
+/// The flags every cell's rustc gets. They replace evcxr's `RUSTFLAGS` (`-Cprefer-dynamic`,
+/// plus `-Clink-arg=-fuse-ld=lld` only when lld is its linker, which [`LINKER_COMMAND`] rules
+/// out), then add the support crate.
+pub fn rustflags(prebuilt: &Prebuilt) -> Vec<String> {
+    vec![
+        "-Cprefer-dynamic".to_string(),
+        "--extern".to_string(),
+        format!("multiproc={}", prebuilt.rlib.display()),
+        "-L".to_string(),
+        format!("dependency={}", prebuilt.deps.display()),
+    ]
+}
+
+/// [`rustflags`] in cargo's encoding (separated by 0x1f).
+fn encoded_rustflags(prebuilt: &Prebuilt) -> String {
+    rustflags(prebuilt).join("\u{1f}")
+}
+
+/// True when `mold` is on PATH but `mold --version` fails (evcxr would run every build through it).
+fn mold_is_broken() -> bool {
+    let Some(path) = std::env::var_os("PATH") else { return false };
+    let found = std::env::split_paths(&path).map(|d| d.join("mold")).find(|m| m.is_file());
+    match found {
+        None => false,
+        Some(mold) => !std::process::Command::new(mold)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
+    }
+}
+
+/// A `mold` that runs `mold -run CMD…` as plain `CMD…` (evcxr's only use of it).
+fn write_mold_stand_in(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join("mold");
+    std::fs::write(&file, "#!/bin/sh\n# rust-concurrency-kernel: the real mold does not run.\nif [ \"$1\" = -run ]; then shift; fi\nexec \"$@\"\n")?;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+}
+
+fn set(name: &str, value: OsString) {
+    // SAFETY: called before evcxr starts, while no other thread reads the environment.
+    unsafe { std::env::set_var(name, value) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rustflags_keep_evcxrs_flag_and_add_the_support_crate() {
+        let p = Prebuilt { rlib: PathBuf::from("/d/libmultiproc-1.rlib"), deps: PathBuf::from("/d/deps") };
+        assert_eq!(
+            encoded_rustflags(&p),
+            "-Cprefer-dynamic\u{1f}--extern\u{1f}multiproc=/d/libmultiproc-1.rlib\u{1f}-L\u{1f}dependency=/d/deps"
+        );
+    }
+}
