@@ -83,6 +83,7 @@ EXPECTED_NOTEBOOKS = [
     "09-QueueExerciseSolution.ipynb",
     "10-Coordination.ipynb",
     "11-Coordination2.ipynb",
+    "12-ProcessesVsThreads.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
