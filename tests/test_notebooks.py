@@ -84,6 +84,7 @@ EXPECTED_NOTEBOOKS = [
     "10-Coordination.ipynb",
     "11-Coordination2.ipynb",
     "12-ProcessesVsThreads.ipynb",
+    "13-Threads.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
