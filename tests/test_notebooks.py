@@ -85,6 +85,7 @@ EXPECTED_NOTEBOOKS = [
     "11-Coordination2.ipynb",
     "12-ProcessesVsThreads.ipynb",
     "13-Threads.ipynb",
+    "14-LocksAndRaceConditions.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
