@@ -317,7 +317,7 @@ macro_rules! queue_type {
                 "assert_eq!(q.get(), \"hello\");\n```")]
             #[track_caller]
             pub fn put(&self, item: T) {
-                let what = concat!(stringify!($name), "::put");
+                let what = concat!("thread_queue::", stringify!($name), "::put");
                 if self.shared.put_until(item, None, what).is_err() {
                     unreachable!("a put without deadline only returns once the item is in");
                 }
@@ -331,7 +331,7 @@ macro_rules! queue_type {
                 "assert_eq!(q.put_timeout(2, 0.01).unwrap_err().0, 2); // still full after 10 ms\n```")]
             #[track_caller]
             pub fn put_timeout(&self, item: T, seconds: f64) -> Result<(), Full<T>> {
-                self.shared.put_until(item, deadline_after(seconds), concat!(stringify!($name), "::put_timeout"))
+                self.shared.put_until(item, deadline_after(seconds), concat!("thread_queue::", stringify!($name), "::put_timeout"))
             }
 
             #[doc = concat!("Adds `item` only if there is room right now; otherwise hands it back ",
@@ -341,7 +341,7 @@ macro_rules! queue_type {
                 "assert!(q.put_nowait(1).is_ok());\nassert!(q.put_nowait(2).is_err());\n```")]
             #[track_caller]
             pub fn put_nowait(&self, item: T) -> Result<(), Full<T>> {
-                self.shared.put_until(item, Some(Instant::now()), concat!(stringify!($name), "::put_nowait"))
+                self.shared.put_until(item, Some(Instant::now()), concat!("thread_queue::", stringify!($name), "::put_nowait"))
             }
 
             #[doc = concat!("Removes and returns the next item, waiting until there is one. ",
@@ -352,7 +352,7 @@ macro_rules! queue_type {
                 "q.put(7);\nassert_eq!(q.get(), 7);\n```")]
             #[track_caller]
             pub fn get(&self) -> T {
-                self.shared.get(concat!(stringify!($name), "::get"))
+                self.shared.get(concat!("thread_queue::", stringify!($name), "::get"))
             }
 
             #[doc = concat!("Like [`get`](", stringify!($name), "::get), but gives up after ",
@@ -363,7 +363,7 @@ macro_rules! queue_type {
                 "q.put(3);\nassert_eq!(q.get_timeout(0.01), Ok(3));\n```")]
             #[track_caller]
             pub fn get_timeout(&self, seconds: f64) -> Result<T, Empty> {
-                self.shared.get_until(deadline_after(seconds), concat!(stringify!($name), "::get_timeout"))
+                self.shared.get_until(deadline_after(seconds), concat!("thread_queue::", stringify!($name), "::get_timeout"))
             }
 
             #[doc = concat!("Returns the next item if there is one right now, else [`Empty`] ",
@@ -374,7 +374,7 @@ macro_rules! queue_type {
                 "q.put(4);\nassert_eq!(q.get_nowait(), Ok(4));\n```")]
             #[track_caller]
             pub fn get_nowait(&self) -> Result<T, Empty> {
-                self.shared.get_until(Some(Instant::now()), concat!(stringify!($name), "::get_nowait"))
+                self.shared.get_until(Some(Instant::now()), concat!("thread_queue::", stringify!($name), "::get_nowait"))
             }
 
             #[doc = concat!("Items waiting now. Only a snapshot: another thread may change it at once.\n\n```\n",
@@ -410,7 +410,7 @@ macro_rules! queue_type {
                 "q.put(1);\nlet _job = q.get();\nq.task_done();\nq.join(); // returns at once\n```")]
             #[track_caller]
             pub fn task_done(&self) {
-                self.shared.task_done(concat!(stringify!($name), "::task_done"))
+                self.shared.task_done(concat!("thread_queue::", stringify!($name), "::task_done"))
             }
 
             #[doc = concat!("Waits until every item ever put was marked done with [`task_done`](",
@@ -422,7 +422,7 @@ macro_rules! queue_type {
                 "for job in 0..3 {\n    q.put(job);\n}\nq.join(); // all three were processed\nworker.join().unwrap();\n```")]
             #[track_caller]
             pub fn join(&self) {
-                self.shared.join_until(None, concat!(stringify!($name), "::join"));
+                self.shared.join_until(None, concat!("thread_queue::", stringify!($name), "::join"));
             }
 
             #[doc = concat!("Like [`join`](", stringify!($name), "::join), but gives up after ",
@@ -432,7 +432,7 @@ macro_rules! queue_type {
                 "q.put(1);\nassert!(!q.join_timeout(0.01)); // the item was never marked done\n```")]
             #[track_caller]
             pub fn join_timeout(&self, seconds: f64) -> bool {
-                self.shared.join_until(deadline_after(seconds), concat!(stringify!($name), "::join_timeout"))
+                self.shared.join_until(deadline_after(seconds), concat!("thread_queue::", stringify!($name), "::join_timeout"))
             }
 
             #[doc = concat!("Closes the queue for every handle: later puts panic; once the remaining ",
@@ -460,7 +460,7 @@ macro_rules! queue_type {
                 "let q: ", stringify!($name), "<i32> = ", stringify!($name), "::new();\n",
                 "q.put(5);\nq.close();\nassert_eq!(q.iter().collect::<Vec<_>>(), [5]);\n```")]
             pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
-                std::iter::from_fn(move || self.shared.get_until(None, concat!(stringify!($name), "::iter")).ok())
+                std::iter::from_fn(move || self.shared.get_until(None, concat!("thread_queue::", stringify!($name), "::iter")).ok())
             }
         }
     };
@@ -603,7 +603,7 @@ impl<T> SimpleQueue<T> {
     /// ```
     #[track_caller]
     pub fn get(&self) -> T {
-        self.queue.shared.get("SimpleQueue::get")
+        self.queue.shared.get("thread_queue::SimpleQueue::get")
     }
 
     /// Like [`get`](SimpleQueue::get), but gives up after `seconds` with [`Empty`].
@@ -615,7 +615,7 @@ impl<T> SimpleQueue<T> {
     /// ```
     #[track_caller]
     pub fn get_timeout(&self, seconds: f64) -> Result<T, Empty> {
-        self.queue.shared.get_until(deadline_after(seconds), "SimpleQueue::get_timeout")
+        self.queue.shared.get_until(deadline_after(seconds), "thread_queue::SimpleQueue::get_timeout")
     }
 
     /// The first item if there is one right now, else [`Empty`].
@@ -629,7 +629,7 @@ impl<T> SimpleQueue<T> {
     /// ```
     #[track_caller]
     pub fn get_nowait(&self) -> Result<T, Empty> {
-        self.queue.shared.get_until(Some(Instant::now()), "SimpleQueue::get_nowait")
+        self.queue.shared.get_until(Some(Instant::now()), "thread_queue::SimpleQueue::get_nowait")
     }
 
     /// Items waiting now (a snapshot).

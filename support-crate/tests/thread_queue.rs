@@ -239,11 +239,11 @@ fn blocked_threads_end_when_interrupted() {
             })));
         }};
     }
-    { let q = q.clone(); blocked!("Queue::get", q.get()); }
-    { let q = full.clone(); blocked!("LifoQueue::put", q.put(1)); }
-    { let q = pending.clone(); blocked!("PriorityQueue::join", q.join()); }
-    { let q = s.clone(); blocked!("SimpleQueue::get", q.get()); }
-    { let q = q.clone(); blocked!("Queue::get_timeout", { let _ = q.get_timeout(600.0); }); }
+    { let q = q.clone(); blocked!("thread_queue::Queue::get", q.get()); }
+    { let q = full.clone(); blocked!("thread_queue::LifoQueue::put", q.put(1)); }
+    { let q = pending.clone(); blocked!("thread_queue::PriorityQueue::join", q.join()); }
+    { let q = s.clone(); blocked!("thread_queue::SimpleQueue::get", q.get()); }
+    { let q = q.clone(); blocked!("thread_queue::Queue::get_timeout", { let _ = q.get_timeout(600.0); }); }
     for _ in 0..waiters.len() {
         started_rx.recv().unwrap();
     }
