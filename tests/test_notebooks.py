@@ -83,6 +83,9 @@ EXPECTED_NOTEBOOKS = [
     "09-QueueExerciseSolution.ipynb",
     "10-Coordination.ipynb",
     "11-Coordination2.ipynb",
+    "12-ProcessesVsThreads.ipynb",
+    "13-Threads.ipynb",
+    "14-LocksAndRaceConditions.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

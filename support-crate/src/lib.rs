@@ -23,7 +23,7 @@
 //! Lesson concepts and where they live:
 //! - processes: [`process`] ([`Process`](process::Process), [`current_process`](process::current_process), …)
 //! - locks and other synchronisation: [`lock`], [`semaphore`], [`event`], [`condition`], [`barrier`]
-//! - passing messages: [`queue`], [`pipe`]
+//! - passing messages: [`queue`], [`pipe`]; between threads: [`thread_queue`]
 //! - shared memory: [`shared_memory`] ([`Value`](shared_memory::Value), [`Array`](shared_memory::Array))
 //! - lesson helpers: [`lesson`] (scaled [`sleep`](lesson::sleep), [`randint`](lesson::randint),
 //!   [`input`](lesson::input), [`pyprint!`])
@@ -48,6 +48,7 @@ pub mod semaphore;
 pub mod shared_memory;
 #[doc(hidden)]
 pub mod sys;
+pub mod thread_queue;
 
 /// Everything a lesson needs, in one `use`: `use multiproc::prelude::*;`
 ///
@@ -68,5 +69,7 @@ pub mod prelude {
     pub use crate::queue::*;
     pub use crate::semaphore::*;
     pub use crate::shared_memory::*;
+    // The module, not its types: `thread_queue::Queue` next to the process `Queue` (see its doc).
+    pub use crate::thread_queue;
     pub use crate::pyprint;
 }

@@ -100,7 +100,8 @@ fn deadline_after(secs: f64) -> Option<Instant> {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Empty {
-    closed: bool,
+    // pub(crate): the thread-side queues (thread_queue.rs) share this error type.
+    pub(crate) closed: bool,
 }
 
 impl Empty {

@@ -9,6 +9,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::AtomicU32;
+use std::sync::{Condvar, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::futex::{self, Woken};
@@ -101,5 +102,23 @@ pub fn sleep(duration: Duration, what: &str) {
         }
         let left = deadline - now;
         std::thread::sleep(if crate::kernel_link::control_page().is_some() { left.min(SLICE) } else { left });
+    }
+}
+
+/// Waits once on `cv` (releasing `guard` meanwhile) for at most one slice, or until `deadline`,
+/// after checking the stop button. Callers loop, re-checking their condition, because a
+/// condition variable can wake without a notification and a slice can end first.
+/// (Used by the thread-side queues; a poisoned mutex is taken as it is, see thread_queue.rs.)
+#[track_caller]
+pub fn condvar_wait<'a, T>(
+    cv: &Condvar,
+    guard: MutexGuard<'a, T>,
+    deadline: Option<Instant>,
+    what: &str,
+) -> MutexGuard<'a, T> {
+    check(what);
+    match slice_until(deadline) {
+        Some(slice) => cv.wait_timeout(guard, slice).unwrap_or_else(PoisonError::into_inner).0,
+        None => cv.wait(guard).unwrap_or_else(PoisonError::into_inner),
     }
 }
