@@ -423,13 +423,19 @@ impl Evaluator {
         let byte = char_to_byte(code, cursor);
         let none = Completions { matches: vec![], cursor_start: cursor, cursor_end: cursor };
         let Some(ctx) = self.ctx.as_mut() else { return none };
-        // The index answers std and support-crate items; evcxr adds the cell's own names.
+        // The index answers std, the support crate and the session's names; evcxr what it cannot
+        // tell (the methods of the student's own types).
+        let started = Instant::now();
         let ours = completion::complete(code, byte, &completion::Known::of(ctx));
+        let indexed = started.elapsed();
         let theirs = if ours.complete {
             None
         } else {
             ctx.completions(code, byte).ok().map(|c| (c.start_offset, c.end_offset, c.completions.into_iter().map(|c| c.code).collect()))
         };
+        if timing_enabled() {
+            eprintln!("[timing] complete: index {indexed:?}, evcxr {:?}", started.elapsed() - indexed);
+        }
         let all = completion::merge(ours, theirs);
         Completions { matches: all.matches, cursor_start: byte_to_char(code, all.start), cursor_end: byte_to_char(code, all.end) }
     }

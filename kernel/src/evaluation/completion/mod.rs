@@ -4,8 +4,9 @@
 //! MB. Instead `build_index` reads std's and the support crate's sources once (at install time,
 //! or on first use into the cache) into a compact index; the kernel loads it on the first
 //! completion or inspection and answers paths (`std::sync::`), names in scope (`Proc`),
-//! associated items (`Process::ne`) and methods of a variable's type (`v.pu`) from it. evcxr's
-//! own completions still add the student's own functions and locals.
+//! associated items (`Process::ne`) and methods of a variable's type (`v.pu`) from it. The
+//! student's own names come from the cell's code and from evcxr's record of earlier cells;
+//! evcxr's completions are asked where the index cannot tell (methods of the student's types).
 
 pub mod index;
 pub mod parse;
@@ -105,7 +106,7 @@ pub struct Suggestions {
     pub start: usize,
     pub end: usize,
     pub matches: Vec<String>,
-    /// True when the index understood the context: evcxr's answer would add nothing.
+    /// True when the index answered: evcxr's answer would add nothing.
     pub complete: bool,
 }
 
@@ -360,14 +361,17 @@ fn complete_in(t: &Table, code: &str, cursor: usize, known: &Known) -> Suggestio
     let look = Lookup::new(t, known, &before[..start]);
     let mut names: Vec<String> = Vec::new();
     if ctx == Ctx::Ident {
-        names.extend(look.cell.lets.iter().map(|(n, _, _)| n.clone()));
+        names.extend(look.cell.names.iter().cloned());
         names.extend(known.variables.iter().map(|(n, _)| n.clone()));
         names.extend(known.items.iter().cloned());
     }
     match look.candidates(&ctx) {
         Some(ids) => {
             names.extend(ids.into_iter().map(|id| look.insert_text(id)));
-            out.complete = ctx != Ctx::Ident;
+            // A bare name: the cell's own names, the session's and the preludes are all
+            // known here, so evcxr (slow while rust-analyzer holds std) is asked only when
+            // nothing matched.
+            out.complete = true;
         }
         None => return out,
     }
@@ -375,6 +379,9 @@ fn complete_in(t: &Table, code: &str, cursor: usize, known: &Known) -> Suggestio
         names.extend(KEYWORDS.iter().map(|k| k.to_string()));
     }
     out.matches = rank(word, names);
+    if ctx == Ctx::Ident && out.matches.is_empty() {
+        out.complete = false;
+    }
     out
 }
 

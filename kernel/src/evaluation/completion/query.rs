@@ -274,6 +274,8 @@ pub struct CellScope {
     /// Name, written type, initializer (in order; a later one shadows an earlier one).
     pub lets: Vec<(String, Option<String>, Option<String>)>,
     pub uses: Vec<UseDecl>,
+    /// Every name the cell defines: functions, parameters, closure and loop variables.
+    pub names: Vec<String>,
 }
 
 /// Reads the complete statements of a cell (the code before the cursor).
@@ -282,6 +284,12 @@ pub fn cell_scope(code: &str) -> CellScope {
     let file = SourceFile::parse(&wrapped, Edition::Edition2024).tree();
     let mut scope = CellScope::default();
     for node in file.syntax().descendants() {
+        if let Some(n) = ast::Name::cast(node.clone()) {
+            let text = n.text().to_string();
+            if text != "__cell" && !scope.names.contains(&text) {
+                scope.names.push(text);
+            }
+        }
         if let Some(l) = ast::LetStmt::cast(node.clone()) {
             if let Some(ast::Pat::IdentPat(p)) = l.pat() {
                 if let Some(name) = p.name() {
@@ -342,5 +350,9 @@ mod tests {
         assert_eq!(s.lets[0], ("v".into(), None, Some("Vec::new()".into())));
         assert_eq!(s.lets[1].1.as_deref(), Some("String"));
         assert_eq!(s.uses[0].path, vec!["std", "collections", "HashMap"]);
+        let s = cell_scope("fn area(width: u32) -> u32 {\n    for step in 0..width { let q = |item| item; }\n");
+        for n in ["area", "width", "step", "q", "item"] {
+            assert!(s.names.iter().any(|x| x == n), "{n} not in {:?}", s.names);
+        }
     }
 }

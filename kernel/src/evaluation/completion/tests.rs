@@ -127,3 +127,4 @@ fn real_std_index() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
