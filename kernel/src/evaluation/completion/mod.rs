@@ -14,6 +14,7 @@ pub mod query;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use index::Table;
 use parse::{Kind, Raw, type_path};
@@ -53,34 +54,32 @@ fn index_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-static INDEX: OnceLock<Option<Table>> = OnceLock::new();
+static INDEX: OnceLock<Table> = OnceLock::new();
+static BUILDING: AtomicBool = AtomicBool::new(false);
 
-/// The index, loaded on first use. Without one it is built into the cache by a child process
-/// (`build-index`), so parsing std never grows the kernel's own memory.
+/// The index, loaded on first use. Without an installed one it is built into the cache by a
+/// child process (`build-index`, so parsing std never grows the kernel's own memory), in the
+/// background: until it is there (some seconds), completion is evcxr's alone.
 fn table() -> Option<&'static Table> {
-    INDEX
-        .get_or_init(|| {
-            let dirs = index_dirs();
-            if let Some(t) = dirs.iter().find_map(|d| index::load(d)) {
-                return Some(t);
+    if let Some(t) = INDEX.get() {
+        return Some(t);
+    }
+    let dirs = index_dirs();
+    if let Some(t) = dirs.iter().find_map(|d| index::load(d)) {
+        return Some(INDEX.get_or_init(|| t));
+    }
+    let cache = dirs.last()?.clone();
+    if !BUILDING.swap(true, Ordering::SeqCst) {
+        std::thread::spawn(move || {
+            let status = std::env::current_exe().and_then(|exe| {
+                std::process::Command::new(exe).arg("build-index").arg("--out").arg(&cache).stdout(std::process::Stdio::null()).status()
+            });
+            if !status.is_ok_and(|s| s.success()) {
+                eprintln!("completion index: could not build one in {} (is the rust-src component installed?)", cache.display());
             }
-            let cache = dirs.last()?.clone();
-            let exe = std::env::current_exe().ok()?;
-            let status = std::process::Command::new(exe)
-                .arg("build-index")
-                .arg("--out")
-                .arg(&cache)
-                .stdout(std::process::Stdio::null())
-                .status();
-            match status {
-                Ok(s) if s.success() => index::load(&cache),
-                _ => {
-                    eprintln!("completion index: could not build one in {} (is the rust-src component installed?)", cache.display());
-                    None
-                }
-            }
-        })
-        .as_ref()
+        });
+    }
+    None
 }
 
 /// What the evaluator knows about the session: persisted variables with their types, and the
