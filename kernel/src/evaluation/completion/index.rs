@@ -301,6 +301,24 @@ pub fn resolve(mut raw: Raw) -> (Table, String) {
             }
         }
     }
+    // The primitive types' trait impls are written by macros: give them the common ones.
+    let find = |path: &str| raw.defs.iter().position(|d| d.kind == Kind::Trait && d.path == path);
+    let common: Vec<usize> = ["core::clone::Clone", "core::marker::Copy", "core::fmt::Debug", "core::fmt::Display", "core::default::Default", "core::hash::Hash", "core::cmp::PartialEq", "core::cmp::PartialOrd"]
+        .iter()
+        .filter_map(|p| find(p))
+        .collect();
+    let ord = find("core::cmp::Ord");
+    for p in PRIMITIVES.iter().filter(|p| !matches!(**p, "str" | "slice" | "array")) {
+        let list = traits.entry(prims[p]).or_default();
+        list.extend(&common);
+        if !p.starts_with('f') {
+            list.extend(ord);
+        }
+    }
+    for list in traits.values_mut() {
+        list.sort();
+        list.dedup();
+    }
     for (ty, item) in assoc {
         raw.defs[item].parent = Some(ty);
         raw.defs[ty].items.push(item);

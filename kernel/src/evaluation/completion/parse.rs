@@ -106,6 +106,10 @@ pub struct Raw {
     pub impls: Vec<RawImpl>,
     /// Crate name and root module.
     pub crates: Vec<(String, usize)>,
+    /// The first rule's body of each `macro_rules!` of the crate being read.
+    macros: std::collections::HashMap<String, Vec<String>>,
+    /// Inherent impls that call a macro for their items (`impl i32 { int_impl! { .. } }`).
+    macro_impls: Vec<(usize, String)>,
 }
 
 /// Attributes that keep an item out of the index: test-only, hidden or unstable.
@@ -253,7 +257,27 @@ impl Raw {
         self.crates.push((name.to_string(), root));
         let dir = lib_rs.parent().unwrap_or(Path::new(".")).to_path_buf();
         self.module_items(file.items(), root, &dir, &dir);
+        self.expand_macro_impls();
         Ok(())
+    }
+
+    /// Reads the items that macros write into inherent impls (the integer types' methods come
+    /// from `int_impl!` and `uint_impl!`): the macro's body, its `$SelfT` and `$ActualT` read
+    /// as the impl's type, parsed as the impl's items.
+    fn expand_macro_impls(&mut self) {
+        for (i, name) in std::mem::take(&mut self.macro_impls) {
+            let ty = self.impls[i].self_ty.clone();
+            // Macros are scoped by position in the source, which is not tracked here: of the
+            // macros of that name, the one that writes the most items is taken.
+            let Some(items) = self.macros.get(&name).into_iter().flatten().map(|body| expanded(body, &ty)).max_by_key(Vec::len) else { continue };
+            let m = self.impls[i].module;
+            for a in items {
+                if let Some(id) = self.assoc_item(&a, m, false) {
+                    self.impls[i].items.push(id);
+                }
+            }
+        }
+        self.macros.clear();
     }
 
     /// Reads the items of module `m`; `child_dir` is where its out-of-line submodules live,
@@ -282,6 +306,9 @@ impl Raw {
                 }
                 ast::Item::Impl(it) => self.impl_block(&it, m),
                 ast::Item::MacroRules(it) => {
+                    if let (Some(name), Some(body)) = (it.name(), first_rule_body(&it)) {
+                        self.macros.entry(name.text().to_string()).or_default().push(body);
+                    }
                     if has_attr(&it, "macro_export") {
                         if let Some(name) = it.name() {
                             let root = self.defs[m].root;
@@ -457,6 +484,12 @@ impl Raw {
         let mut raw = RawImpl { module: m, self_ty: self_ty.syntax().text().to_string(), trait_: trait_.clone(), items: Vec::new(), target: None };
         let assoc: Vec<ast::AssocItem> = it.assoc_item_list().into_iter().flat_map(|l| l.assoc_items()).collect();
         for a in assoc {
+            if let (None, ast::AssocItem::MacroCall(call)) = (&trait_, &a) {
+                if let Some(name) = call.path().map(|p| p.syntax().text().to_string()) {
+                    self.macro_impls.push((self.impls.len(), name));
+                }
+                continue;
+            }
             match (&trait_, &a) {
                 (None, _) => {
                     // Owned by the module for now; the resolver re-parents it to the type.
@@ -472,6 +505,23 @@ impl Raw {
         }
         self.impls.push(raw);
     }
+}
+
+/// The items a macro body writes into `impl ty { .. }`, with `$SelfT` and `$ActualT` as `ty`.
+fn expanded(body: &str, ty: &str) -> Vec<ast::AssocItem> {
+    let text = body.replace("$SelfT", ty).replace("$ActualT", ty).replace('$', "");
+    let file = SourceFile::parse(&format!("impl {ty} {{\n{text}\n}}"), Edition::Edition2024).tree();
+    let Some(ast::Item::Impl(imp)) = file.items().next() else { return Vec::new() };
+    imp.assoc_item_list().into_iter().flat_map(|l| l.assoc_items()).collect()
+}
+
+/// The body of a `macro_rules!`'s first rule, without its brackets.
+fn first_rule_body(it: &ast::MacroRules) -> Option<String> {
+    let tt = it.token_tree()?;
+    // Inside a token tree `=>` is two tokens: the body is the rule's second bracketed group.
+    let body = tt.syntax().children().filter(|n| n.kind() == SyntaxKind::TOKEN_TREE).nth(1)?;
+    let text = body.text().to_string();
+    Some(text.get(1..text.len().saturating_sub(1))?.to_string())
 }
 
 /// Splits a type as written into the path of its outer type, or a primitive's name:

@@ -66,32 +66,31 @@ pub fn context(before: &str, start: usize) -> Ctx {
     Ctx::Ident
 }
 
-/// Byte of the bracket that opens the group closing at `close` (`)` or `]`), skipping strings.
-fn group_start(s: &str, close: usize) -> Option<usize> {
+/// Byte of the bracket that matches the one at `at` (searching backwards from a closing one,
+/// forwards from an opening one), skipping strings.
+fn matching(s: &str, at: usize) -> Option<usize> {
     let b = s.as_bytes();
+    let forward = matches!(b.get(at)?, b'(' | b'[' | b'{');
     let mut depth = 0i32;
-    let mut i = close + 1;
     let mut in_str = false;
-    while i > 0 {
-        i -= 1;
-        let c = b[i];
+    let mut i = at as isize;
+    while i >= 0 && (i as usize) < b.len() {
+        let c = b[i as usize];
+        let escaped = i > 0 && b[i as usize - 1] == b'\\';
         if in_str {
-            if c == b'"' && (i == 0 || b[i - 1] != b'\\') {
-                in_str = false;
+            in_str = !(c == b'"' && !escaped);
+        } else {
+            match c {
+                b'"' => in_str = true,
+                b'(' | b'[' | b'{' => depth += if forward { 1 } else { -1 },
+                b')' | b']' | b'}' => depth += if forward { -1 } else { 1 },
+                _ => {}
             }
-            continue;
-        }
-        match c {
-            b'"' => in_str = true,
-            b')' | b']' | b'}' => depth += 1,
-            b'(' | b'[' | b'{' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
-                }
+            if depth == 0 {
+                return Some(i as usize);
             }
-            _ => {}
         }
+        i += if forward { 1 } else { -1 };
     }
     None
 }
@@ -104,7 +103,7 @@ pub fn receiver(s: &str) -> &str {
         let t = head.trim_end_matches('?');
         let mut j = t.len();
         if t.ends_with(')') || t.ends_with(']') {
-            let Some(open) = group_start(t, t.len() - 1) else { break };
+            let Some(open) = matching(t, t.len() - 1) else { break };
             j = open;
             let before = &t[..j];
             if before.ends_with('!') {
@@ -190,10 +189,10 @@ pub fn steps(expr: &str) -> Option<Vec<Step>> {
             }
         }
         if let Some(r) = rest.strip_prefix('!') {
-            rest = &r[matching_end(r)? + 1..];
+            rest = &r[matching(r, 0)? + 1..];
             out.push(Step::Macro(segs.pop()?));
         } else if rest.starts_with('(') {
-            rest = &rest[matching_end(rest)? + 1..];
+            rest = &rest[matching(rest, 0)? + 1..];
             out.push(Step::Path { segs, call: true });
         } else {
             out.push(Step::Path { segs, call: false });
@@ -214,38 +213,11 @@ pub fn steps(expr: &str) -> Option<Vec<Step>> {
         }
         let call = rest.starts_with('(');
         if call {
-            rest = &rest[matching_end(rest)? + 1..];
+            rest = &rest[matching(rest, 0)? + 1..];
         }
         out.push(Step::Member { name, call });
     }
     rest.trim().is_empty().then_some(out)
-}
-
-/// Byte of the bracket that closes the group opening at the start of `s`.
-fn matching_end(s: &str) -> Option<usize> {
-    let mut depth = 0;
-    let mut in_str = false;
-    let b = s.as_bytes();
-    for (i, c) in b.iter().enumerate() {
-        if in_str {
-            if *c == b'"' && b[i - 1] != b'\\' {
-                in_str = false;
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_str = true,
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 /// The callee before the innermost bracket `(` still open at the end of `before`: the byte where

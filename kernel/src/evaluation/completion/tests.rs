@@ -99,7 +99,10 @@ fn real_std_index() {
     build_index(&dir, &lib, &sup).unwrap();
     let t = index::load(&dir).unwrap();
     let none = Known::default();
-    let known = Known { variables: vec![("v".into(), "alloc::vec::Vec<i32>".into()), ("s".into(), "String".into())], items: vec!["thread".into()] };
+    let known = Known {
+        variables: vec![("v".into(), "alloc::vec::Vec<i32>".into()), ("s".into(), "String".into()), ("n".into(), "u64".into())],
+        items: vec!["thread".into()],
+    };
     for (code, want) in [
         ("std::sync::", "Arc"),
         ("std::sync::", "Mutex"),
@@ -121,10 +124,16 @@ fn real_std_index() {
         ("thread::sc", "scope"),
         ("Lo", "Lock"),
         ("current_process().", "name"),
+        ("n.po", "pow"),
+        ("n.to_st", "to_string"),
+        ("n.ma", "max"),
+        ("u32::MA", "MAX"),
+        ("2.0f64.sq", "sqrt"),
     ] {
         let got = names(&t, code, &known);
         assert!(got.iter().take(10).any(|n| n == want), "{code:?}: {want} not in top 10 of {got:?}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
 
