@@ -156,6 +156,7 @@ def test_inspect_path_shows_signature_and_docs(kernel):
     assert content["found"], content
     text = content["data"]["text/plain"]
     assert "pub fn new" in text and "Process" in text, text
+    print(f"\n[completion] inspect Process::new:\n{text[:400]}")
     assert "process" in text.split("\n\n", 1)[1].lower(), text
 
 
@@ -165,6 +166,7 @@ def test_inspect_method_of_a_variable(kernel):
     assert content["found"], content
     text = content["data"]["text/plain"]
     assert "pub fn put" in text, text
+    print(f"\n[completion] inspect q.put:\n{text[:400]}")
 
 
 def test_inspect_inside_call_parentheses(kernel):

@@ -345,10 +345,10 @@ fn rank(word: &str, names: Vec<String>) -> Vec<String> {
 
 /// Completions for the word before byte `cursor` of `code`.
 pub fn complete(code: &str, cursor: usize, known: &Known) -> Suggestions {
-    match table() {
-        Some(t) => complete_in(t, code, cursor, known),
-        None => Suggestions { start: query::word_start(code, cursor), end: cursor, matches: Vec::new(), complete: false },
-    }
+    let none = || Suggestions { start: query::word_start(code, cursor), end: cursor, matches: Vec::new(), complete: false };
+    let Some(t) = table() else { return none() };
+    // A mistake here must cost one completion, not the kernel: evcxr answers instead.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| complete_in(t, code, cursor, known))).unwrap_or_else(|_| none())
 }
 
 fn complete_in(t: &Table, code: &str, cursor: usize, known: &Known) -> Suggestions {
@@ -410,7 +410,8 @@ pub fn merge(mut ours: Suggestions, theirs: Option<(usize, usize, Vec<String>)>)
 /// Signature and docs of what is at byte `cursor`: the name under it, else the function whose
 /// call's parentheses it is in.
 pub fn inspect(code: &str, cursor: usize, known: &Known) -> Option<String> {
-    inspect_in(table()?, code, cursor, known)
+    let t = table()?;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inspect_in(t, code, cursor, known))).ok().flatten()
 }
 
 fn inspect_in(t: &Table, code: &str, cursor: usize, known: &Known) -> Option<String> {

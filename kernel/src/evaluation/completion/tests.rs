@@ -87,6 +87,12 @@ fn paths_methods_and_scope_from_a_mini_std() {
     assert!(doc.contains("Creates a process"), "{doc}");
     let doc = inspect_in(&t, "std::thread::spawn", 15, &none).unwrap();
     assert!(doc.starts_with("std::thread::spawn\n"), "{doc}");
+    // Every cursor position of a cell with non-ASCII text, strings and brackets answers.
+    let cell = "let s = \"héllo ({[\";\nlet v = vec![1, 2];\nfor x in v.iter().map(|y| y * 2) { println!(\"{x} ü\"); }\nq.put(s.len()).";
+    for (i, _) in cell.char_indices().chain([(cell.len(), ' ')]) {
+        let _ = complete_in(&t, cell, i, &known);
+        let _ = inspect_in(&t, cell, i, &known);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
