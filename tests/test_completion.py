@@ -21,16 +21,17 @@ from conftest import kernel_binary, run_cell, running_kernel
 # Names that are private to the support crate or the kernel's own plumbing.
 PRIVATE = {"ring", "_items", "evcxr_display", "KernelShowFinalValue"}
 
-# Cells run before the completions: persisted variables and imports the prefixes use.
+# Cells run before the completions: persisted variables and imports the prefixes use. The
+# types are written out: without rust-analyzer's view of std, evcxr cannot infer them all.
 SETUP = [
     "let v: Vec<i32> = vec![1];",
     "let q: Queue<i32> = Queue::new();",
-    "let lock = Lock::new();",
-    "let s = String::from(\"abc\");",
+    "let lock: Lock = Lock::new();",
+    "let s: String = String::from(\"abc\");",
     "use std::collections::HashMap;",
     "use std::thread;",
     "fn area(width: u32) -> u32 { width * width }",
-    "struct Counter { n: u32 }\nimpl Counter { fn bump(&mut self) { self.n += 1; } }\nlet c = Counter { n: 0 };",
+    "struct Counter { n: u32 }\nimpl Counter { fn bump(&mut self) { self.n += 1; } }\nlet c: Counter = Counter { n: 0 };",
 ]
 
 # (code before the cursor, expected suggestion, it must be among the first `top`)
