@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::parse::{Kind, PRIMITIVES, Raw, type_path};
 
 /// Bumped when the format changes: an index of another version is rebuilt.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 const ITEMS: &str = "items.postcard";
 const DETAILS: &str = "details.txt";
 
@@ -42,11 +42,18 @@ pub struct Table {
     pub entries: Vec<Entry>,
     /// Crate name and root module (`std`, `core`, `alloc`, `multiproc`).
     pub roots: Vec<(String, u32)>,
+    /// The source files read and their modification times (seconds), to tell a stale index.
+    pub sources: Vec<(PathBuf, u64)>,
     #[serde(skip)]
     pub details: PathBuf,
 }
 
 impl Table {
+    /// True when no source file changed since the index was built.
+    pub fn is_fresh(&self) -> bool {
+        self.sources.iter().all(|(p, t)| modified(p) == Some(*t))
+    }
+
     pub fn root(&self, name: &str) -> Option<u32> {
         self.roots.iter().find(|(n, _)| n == name).map(|(_, id)| *id)
     }
@@ -404,7 +411,13 @@ pub fn resolve(mut raw: Raw) -> (Table, String) {
     // Primitive types are roots too: `str`, `i32` and their methods are found by name.
     let prim_roots = PRIMITIVES.iter().map(|p| (p.to_string(), prims[p]));
     let roots = roots.into_iter().chain(prim_roots).filter_map(|(n, r)| new_id.get(&r).map(|id| (n, *id))).collect();
-    (Table { version: VERSION, entries, roots, details: PathBuf::new() }, details)
+    (Table { version: VERSION, entries, roots, sources: Vec::new(), details: PathBuf::new() }, details)
+}
+
+/// A file's modification time in seconds.
+pub fn modified(path: &Path) -> Option<u64> {
+    let t = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs())
 }
 
 /// Writes the index files into `dir`.

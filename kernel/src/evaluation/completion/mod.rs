@@ -32,7 +32,13 @@ pub fn build_index(out_dir: &Path, std_library: &Path, support_src: &Path) -> an
         raw.add_crate(name, &std_library.join(name).join("src").join("lib.rs"))?;
     }
     raw.add_crate("multiproc", &support_src.join("lib.rs"))?;
-    let (table, details) = index::resolve(raw);
+    // The support crate's files are checked for changes when an index from the cache is
+    // loaded (std's change only with the toolchain: their roots stand for them).
+    let support = raw.files.iter().filter(|f| f.starts_with(support_src));
+    let roots = ["std", "core", "alloc"].map(|c| std_library.join(c).join("src").join("lib.rs"));
+    let sources = support.cloned().chain(roots).filter_map(|f| index::modified(&f).map(|t| (f, t))).collect();
+    let (mut table, details) = index::resolve(raw);
+    table.sources = sources;
     index::save(out_dir, &table, &details)
 }
 
@@ -65,11 +71,12 @@ fn table() -> Option<&'static Table> {
         return Some(t);
     }
     let dirs = index_dirs();
-    if let Some(t) = dirs.iter().find_map(|d| index::load(d)) {
-        return Some(INDEX.get_or_init(|| t));
-    }
     let cache = dirs.last()?.clone();
-    if !BUILDING.swap(true, Ordering::SeqCst) {
+    let found = dirs.iter().find_map(|d| index::load(d).map(|t| (d, t)));
+    // One built on first use is rebuilt when the support crate's sources changed since (a
+    // development checkout); the stale one answers until the next kernel start.
+    let stale = found.as_ref().is_some_and(|(d, t)| **d == cache && !t.is_fresh());
+    if (found.is_none() || stale) && !BUILDING.swap(true, Ordering::SeqCst) {
         std::thread::spawn(move || {
             let status = std::env::current_exe().and_then(|exe| {
                 std::process::Command::new(exe).arg("build-index").arg("--out").arg(&cache).stdout(std::process::Stdio::null()).status()
@@ -79,7 +86,8 @@ fn table() -> Option<&'static Table> {
             }
         });
     }
-    None
+    let (_, t) = found?;
+    Some(INDEX.get_or_init(|| t))
 }
 
 /// What the evaluator knows about the session: persisted variables with their types, and the

@@ -106,6 +106,8 @@ pub struct Raw {
     pub impls: Vec<RawImpl>,
     /// Crate name and root module.
     pub crates: Vec<(String, usize)>,
+    /// Every file read.
+    pub files: Vec<PathBuf>,
     /// The first rule's body of each `macro_rules!` of the crate being read.
     macros: std::collections::HashMap<String, Vec<String>>,
     /// Inherent impls that call a macro for their items (`impl i32 { int_impl! { .. } }`).
@@ -238,6 +240,7 @@ impl Raw {
     /// Reads the crate whose root file is `lib_rs` under the name `name`.
     pub fn add_crate(&mut self, name: &str, lib_rs: &Path) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(lib_rs).map_err(|e| anyhow::anyhow!("reading {}: {e}", lib_rs.display()))?;
+        self.files.push(lib_rs.to_path_buf());
         let file = SourceFile::parse(&text, Edition::Edition2024).tree();
         let root = self.defs.len();
         let doc = docs(&file);
@@ -359,6 +362,7 @@ impl Raw {
             }
         };
         let Ok(text) = std::fs::read_to_string(&file) else { return };
+        self.files.push(file.clone());
         let parsed = SourceFile::parse(&text, Edition::Edition2024).tree();
         if excluded(parsed.attrs()) {
             def.public = false;

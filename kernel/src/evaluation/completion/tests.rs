@@ -37,6 +37,7 @@ fn mini() -> (PathBuf, Table) {
     let out = dir.join("index");
     build_index(&out, &lib, &sup).unwrap();
     let t = index::load(&out).unwrap();
+    assert!(t.is_fresh() && t.sources.len() == 3 + 3, "{:?}", t.sources);
     (dir, t)
 }
 
@@ -87,6 +88,10 @@ fn paths_methods_and_scope_from_a_mini_std() {
     assert!(doc.contains("Creates a process"), "{doc}");
     let doc = inspect_in(&t, "std::thread::spawn", 15, &none).unwrap();
     assert!(doc.starts_with("std::thread::spawn\n"), "{doc}");
+    // A changed support-crate file makes the index stale.
+    let changed = std::fs::File::options().write(true).open(dir.join("support/queue.rs")).unwrap();
+    changed.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1)).unwrap();
+    assert!(!t.is_fresh());
     // Every cursor position of a cell with non-ASCII text, strings and brackets answers.
     let cell = "let s = \"héllo ({[\";\nlet v = vec![1, 2];\nfor x in v.iter().map(|y| y * 2) { println!(\"{x} ü\"); }\nq.put(s.len()).";
     for (i, _) in cell.char_indices().chain([(cell.len(), ' ')]) {
@@ -104,7 +109,6 @@ fn real_std_index() {
     let sup = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../support-crate/src");
     build_index(&dir, &lib, &sup).unwrap();
     let t = index::load(&dir).unwrap();
-    let none = Known::default();
     let known = Known {
         variables: vec![("v".into(), "alloc::vec::Vec<i32>".into()), ("s".into(), "String".into()), ("n".into(), "u64".into())],
         items: vec!["thread".into()],
