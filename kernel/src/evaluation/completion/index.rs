@@ -219,7 +219,7 @@ impl<'a> Resolver<'a> {
                 }
             }
         };
-        let rest = if *first == "" { rest.get(1..).unwrap_or(&[]) } else { rest };
+        let rest = if first.is_empty() { rest.get(1..).unwrap_or(&[]) } else { rest };
         for (i, s) in rest.iter().enumerate() {
             let mut next = Vec::new();
             for c in cur {
@@ -252,11 +252,10 @@ impl<'a> Resolver<'a> {
         if segs.len() == 1 && segs[0] == "Self" {
             return self_ty;
         }
-        if segs.len() == 1 {
-            if let Some(p) = self.prims.get(segs[0].as_str()) {
+        if segs.len() == 1
+            && let Some(p) = self.prims.get(segs[0].as_str()) {
                 return Some(*p);
             }
-        }
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         self.resolve(m, &segs).into_iter().find(|d| self.raw.defs[*d].kind.is_type())
     }
@@ -296,16 +295,14 @@ pub fn resolve(mut raw: Raw) -> (Table, String) {
                 assoc.push((ty, *i));
                 ret_self.insert(*i, ty);
             }
-            if let Some(t) = &imp.trait_ {
-                if let Some(tr) = r.resolve_type(imp.module, t, None) {
+            if let Some(t) = &imp.trait_
+                && let Some(tr) = r.resolve_type(imp.module, t, None) {
                     traits.entry(ty).or_default().push(tr);
                 }
-            }
-            if let Some(target) = &imp.target {
-                if let Some(t) = r.resolve_type(imp.module, target, None) {
+            if let Some(target) = &imp.target
+                && let Some(t) = r.resolve_type(imp.module, target, None) {
                     deref.insert(ty, t);
                 }
-            }
         }
     }
     // The primitive types' trait impls are written by macros: give them the common ones.
@@ -365,11 +362,10 @@ pub fn resolve(mut raw: Raw) -> (Table, String) {
     for (id, _) in &order {
         if let Some(text) = &raw.defs[*id].ret {
             let m = r.module_of(*id);
-            if let Some(t) = r.resolve_type(m, text, ret_self.get(id).copied()) {
-                if new_id.contains_key(&t) {
+            if let Some(t) = r.resolve_type(m, text, ret_self.get(id).copied())
+                && new_id.contains_key(&t) {
                     ret.insert(*id, t);
                 }
-            }
         }
     }
     let mut details = String::new();

@@ -425,11 +425,10 @@ pub fn inspect(code: &str, cursor: usize, known: &Known) -> Option<String> {
 fn inspect_in(t: &Table, code: &str, cursor: usize, known: &Known) -> Option<String> {
     let end = query::word_end(code, cursor);
     let start = query::word_start(code, end);
-    if start < end {
-        if let Some(text) = describe(t, code, start, end, known) {
+    if start < end
+        && let Some(text) = describe(t, code, start, end, known) {
             return Some(text);
         }
-    }
     let callee_end = query::open_call(&code[..cursor])?;
     describe(t, code, query::word_start(code, callee_end), callee_end, known)
 }
@@ -438,8 +437,8 @@ fn describe(t: &Table, code: &str, start: usize, end: usize, known: &Known) -> O
     let word = &code[start..end];
     let look = Lookup::new(t, known, &code[..start]);
     let ctx = query::context(&code[..end], start);
-    if ctx == Ctx::Ident {
-        if let Some(ty) = look.var_type(word, 0) {
+    if ctx == Ctx::Ident
+        && let Some(ty) = look.var_type(word, 0) {
             let written = known.variables.iter().find(|(n, _)| n == word).map(|(_, t)| t.clone());
             let head = match written {
                 Some(w) => format!("{word}: {w}"),
@@ -447,7 +446,6 @@ fn describe(t: &Table, code: &str, start: usize, end: usize, known: &Known) -> O
             };
             return Some(format!("{head}\n\n{}", t.detail(ty).unwrap_or_default()));
         }
-    }
     let ids = look.candidates(&ctx)?;
     let id = ids.into_iter().find(|id| t.get(*id).name == word)?;
     t.detail(id)

@@ -312,15 +312,14 @@ impl Raw {
                     if let (Some(name), Some(body)) = (it.name(), first_rule_body(&it)) {
                         self.macros.entry(name.text().to_string()).or_default().push(body);
                     }
-                    if has_attr(&it, "macro_export") {
-                        if let Some(name) = it.name() {
+                    if has_attr(&it, "macro_export")
+                        && let Some(name) = it.name() {
                             let root = self.defs[m].root;
-                            let mut d = self.new_def(&name.text(), Kind::Macro, root, it.syntax(), docs(&it));
+                            let mut d = self.new_def(name.text(), Kind::Macro, root, it.syntax(), docs(&it));
                             d.sig = format!("macro_rules! {}", name.text());
                             let id = self.push(d);
                             self.defs[root].items.push(id);
                         }
-                    }
                 }
                 other => {
                     if let Some(id) = self.item(&other, m) {
@@ -421,7 +420,7 @@ impl Raw {
                         continue;
                     }
                     let Some(vn) = v.name() else { continue };
-                    let d = self.new_def(&vn.text(), Kind::Variant, id, v.syntax(), docs(&v));
+                    let d = self.new_def(vn.text(), Kind::Variant, id, v.syntax(), docs(&v));
                     let vid = self.push(d);
                     self.defs[id].items.push(vid);
                 }
@@ -433,7 +432,7 @@ impl Raw {
                             continue;
                         }
                         let Some(fname) = f.name() else { continue };
-                        let mut d = self.new_def(&fname.text(), Kind::Field, id, f.syntax(), docs(&f));
+                        let mut d = self.new_def(fname.text(), Kind::Field, id, f.syntax(), docs(&f));
                         d.ret = f.ty().map(|t| t.syntax().text().to_string());
                         let fid = self.push(d);
                         self.defs[id].items.push(fid);
@@ -464,7 +463,7 @@ impl Raw {
                     return None;
                 }
                 let kind = if f.param_list().and_then(|p| p.self_param()).is_some() { Kind::Method } else { Kind::AssocFn };
-                let mut d = self.new_def(&f.name()?.text(), kind, owner, f.syntax(), docs(f));
+                let mut d = self.new_def(f.name()?.text(), kind, owner, f.syntax(), docs(f));
                 d.ret = ret_type(f);
                 d
             }
@@ -472,7 +471,7 @@ impl Raw {
                 if !in_trait && !is_pub(c) {
                     return None;
                 }
-                self.new_def(&c.name()?.text(), Kind::Const, owner, c.syntax(), docs(c))
+                self.new_def(c.name()?.text(), Kind::Const, owner, c.syntax(), docs(c))
             }
             _ => return None,
         };

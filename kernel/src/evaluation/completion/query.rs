@@ -78,7 +78,7 @@ fn matching(s: &str, at: usize) -> Option<usize> {
         let c = b[i as usize];
         let escaped = i > 0 && b[i as usize - 1] == b'\\';
         if in_str {
-            in_str = !(c == b'"' && !escaped);
+            in_str = c != b'"' || escaped;
         } else {
             match c {
                 b'"' => in_str = true,
@@ -114,8 +114,7 @@ pub fn receiver(s: &str) -> &str {
                 i = j;
                 break;
             }
-        } else if t.ends_with('"') {
-            let body = &t[..t.len() - 1];
+        } else if let Some(body) = t.strip_suffix('"') {
             let mut k = body.len();
             while let Some(q) = body[..k].rfind('"') {
                 if q > 0 && body.as_bytes()[q - 1] == b'\\' {
@@ -263,18 +262,16 @@ pub fn cell_scope(code: &str) -> CellScope {
             }
         }
         if let Some(l) = ast::LetStmt::cast(node.clone()) {
-            if let Some(ast::Pat::IdentPat(p)) = l.pat() {
-                if let Some(name) = p.name() {
+            if let Some(ast::Pat::IdentPat(p)) = l.pat()
+                && let Some(name) = p.name() {
                     let ty = l.ty().map(|t| t.syntax().text().to_string());
                     let init = l.initializer().map(|e| e.syntax().text().to_string());
                     scope.lets.push((name.text().to_string(), ty, init));
                 }
-            }
-        } else if let Some(u) = ast::Use::cast(node) {
-            if let Some(tree) = u.use_tree() {
+        } else if let Some(u) = ast::Use::cast(node)
+            && let Some(tree) = u.use_tree() {
                 flatten_use(&tree, &[], false, &mut scope.uses);
             }
-        }
     }
     scope
 }
