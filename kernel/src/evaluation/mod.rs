@@ -5,6 +5,7 @@
 
 pub mod annotate;
 pub mod cache_slot;
+pub mod completion;
 pub mod errors;
 pub mod memory;
 pub mod prebuilt;
@@ -415,22 +416,33 @@ impl Evaluator {
         let byte = char_to_byte(code, cursor);
         let none = Completions { matches: vec![], cursor_start: cursor, cursor_end: cursor };
         let Some(ctx) = self.ctx.as_mut() else { return none };
-        match ctx.completions(code, byte) {
-            Ok(c) => Completions {
-                matches: c.completions.into_iter().map(|c| c.code).collect(),
-                cursor_start: byte_to_char(code, c.start_offset),
-                cursor_end: byte_to_char(code, c.end_offset),
-            },
-            Err(_) => none,
+        // The index answers std, the support crate and the session's names; evcxr what it cannot
+        // tell (the methods of the student's own types).
+        let started = Instant::now();
+        let ours = completion::complete(code, byte, &completion::Known::of(ctx));
+        let indexed = started.elapsed();
+        let theirs = if ours.complete {
+            None
+        } else {
+            ctx.completions(code, byte).ok().map(|c| (c.start_offset, c.end_offset, c.completions.into_iter().map(|c| c.code).collect()))
+        };
+        if timing_enabled() {
+            eprintln!("[timing] complete: index {indexed:?}, evcxr {:?}", started.elapsed() - indexed);
         }
+        let all = completion::merge(ours, theirs);
+        Completions { matches: all.matches, cursor_start: byte_to_char(code, all.start), cursor_end: byte_to_char(code, all.end) }
     }
 
     /// Documentation or type of the name at `cursor`, as plain text.
     pub fn inspect(&mut self, code: &str, cursor: usize, _detail_level: u8) -> Option<String> {
-        let mut byte = char_to_byte(code, cursor);
-        // Hover looks at the expression ending at the position: extend to the end of the name.
-        byte += code[byte..].find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(code.len() - byte);
-        let (plain, _html) = self.ctx.as_mut()?.hover_at(code, byte).ok()?;
+        let ctx = self.ctx.as_mut()?;
+        let byte = char_to_byte(code, cursor);
+        if let Some(text) = completion::inspect(code, byte, &completion::Known::of(ctx)) {
+            return Some(text);
+        }
+        // The student's own items: evcxr's hover, at the end of the name under the cursor.
+        let end = completion::query::word_end(code, byte);
+        let (plain, _html) = ctx.hover_at(code, end).ok()?;
         let plain = plain.trim().to_string();
         if plain.is_empty() { None } else { Some(plain) }
     }

@@ -1,7 +1,7 @@
 //! Command line: `rust-concurrency-kernel --connection-file F` runs the kernel;
 //! `install` / `uninstall` manage its kernelspec.
 
-use crate::evaluation::EvalConfig;
+use crate::evaluation::{EvalConfig, completion};
 use crate::install::{self, Location};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -38,6 +38,19 @@ enum Command {
     Uninstall {
         #[command(flatten)]
         location: LocationArgs,
+    },
+    /// Writes the completion index of std and the support crate into DIR (used by the
+    /// installer, and by the kernel when no index is installed).
+    #[command(hide = true)]
+    BuildIndex {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The toolchain's `library/` folder (default: from `rustc --print sysroot`).
+        #[arg(long, value_name = "DIR")]
+        std_library: Option<PathBuf>,
+        /// The support crate (default: as for `install`).
+        #[arg(long, value_name = "PATH")]
+        support_crate: Option<PathBuf>,
     },
 }
 
@@ -86,6 +99,17 @@ pub fn run() -> anyhow::Result<()> {
             let dir = install::install(&location.location(), support.as_deref())?;
             println!("Installed kernelspec rust-concurrency in {}", dir.display());
             if !no_warm_up {
+                // The completion index lives beside the prebuilt support crate, outside $HOME;
+                // without it the kernel builds one into the cache on first use.
+                let index = install::kernel_data_dir(&location.location())?.join("index");
+                match (completion::std_library_dir(), support.as_ref()) {
+                    (Some(std_library), Some(support)) => {
+                        let started = std::time::Instant::now();
+                        completion::build_index(&index, &std_library, &support.join("src"))?;
+                        println!("Wrote the completion index to {} in {:.1?}", index.display(), started.elapsed());
+                    }
+                    _ => eprintln!("warning: no completion index written (std's sources or the support crate not found)"),
+                }
                 println!("Warming the compile cache (compiles the support crate once)...");
                 crate::evaluation::warm_up(&EvalConfig { support_crate: support })?;
                 println!("Done.");
@@ -95,6 +119,18 @@ pub fn run() -> anyhow::Result<()> {
         (Some(Command::Uninstall { location }), _) => {
             let dir = install::uninstall(&location.location())?;
             println!("Removed kernelspec {}", dir.display());
+            Ok(())
+        }
+        (Some(Command::BuildIndex { out, std_library, support_crate }), _) => {
+            let std_library = std_library
+                .or_else(completion::std_library_dir)
+                .ok_or_else(|| anyhow::anyhow!("std's sources not found: install them with `rustup component add rust-src`"))?;
+            let support = support_crate
+                .or_else(install::default_support_crate)
+                .ok_or_else(|| anyhow::anyhow!("the support crate was not found: give --support-crate PATH"))?;
+            let started = std::time::Instant::now();
+            completion::build_index(&out, &std_library, &support.join("src"))?;
+            println!("Wrote the completion index to {} in {:.1?}", out.display(), started.elapsed());
             Ok(())
         }
         (None, Some(file)) => super::shell::run(
