@@ -85,7 +85,11 @@ struct State {
     atexit_registered: bool,
 }
 
-static STATE: Mutex<State> = Mutex::new(State {
+/// This copy's bookkeeping. Exported under a fixed name so that, in the notebook kernel, where
+/// every cell links its own copy of this crate, all cells share the first cell's (see
+/// [`crate::sys::one_copy`]): a process started in one cell is joined and reaped in another.
+#[unsafe(no_mangle)]
+static MULTIPROC_PROCESS_STATE_V1: Mutex<State> = Mutex::new(State {
     name: String::new(),
     daemon: false,
     identity: Vec::new(),
@@ -97,9 +101,14 @@ static STATE: Mutex<State> = Mutex::new(State {
 });
 
 fn state() -> MutexGuard<'static, State> {
+    static SHARED: std::sync::OnceLock<&'static Mutex<State>> = std::sync::OnceLock::new();
+    // SAFETY: every copy of this crate exports a `Mutex<State>` under this name.
+    let shared = SHARED.get_or_init(|| unsafe {
+        crate::sys::one_copy::first_loaded(c"MULTIPROC_PROCESS_STATE_V1", &MULTIPROC_PROCESS_STATE_V1)
+    });
     // A panic while the lock was held leaves the bookkeeping consistent (every change is a
     // single push/remove/assignment), so a poisoned lock is still usable.
-    STATE.lock().unwrap_or_else(|e| e.into_inner())
+    shared.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn getpid() -> i32 {
