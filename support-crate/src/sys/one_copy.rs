@@ -14,7 +14,7 @@
 //! No crate offers this: it is a plain walk over the loaded objects with the C library's
 //! `dl_iterate_phdr`, `dlopen(RTLD_NOLOAD)` and `dlsym`.
 
-use std::ffi::{CStr, c_int, c_void};
+use std::ffi::{CStr, CString, c_int, c_void};
 
 /// The static exported as `symbol` by the first loaded shared object that exports it, or `own`
 /// when none does (the executable's own symbols are not exported, so they are never found).
@@ -22,35 +22,41 @@ use std::ffi::{CStr, c_int, c_void};
 /// # Safety
 /// Every object that exports `symbol` must export a `T` under it.
 pub(crate) unsafe fn first_loaded<T: Sync>(symbol: &CStr, own: &'static T) -> &'static T {
-    struct Search<'a> {
-        symbol: &'a CStr,
-        found: *mut c_void,
+    unsafe extern "C" fn collect(info: *mut libc::dl_phdr_info, _size: usize, names: *mut c_void) -> c_int {
+        // SAFETY: `names` is the vector passed below, `info` is valid during the call.
+        let (names, info) = unsafe { (&mut *names.cast::<Vec<CString>>(), &*info) };
+        // An empty name is the executable (or the vDSO): skipped.
+        if !info.dlpi_name.is_null() {
+            // SAFETY: the loader's names are NUL-terminated strings.
+            let name = unsafe { CStr::from_ptr(info.dlpi_name) };
+            if !name.is_empty() {
+                names.push(name.to_owned());
+            }
+        }
+        0
     }
-    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
-        // SAFETY: `data` is the `Search` passed below, `info` is valid during the call.
-        let (search, info) = unsafe { (&mut *data.cast::<Search>(), &*info) };
-        if info.dlpi_name.is_null() || unsafe { *info.dlpi_name } == 0 {
-            return 0; // the executable (or the vDSO)
-        }
-        // SAFETY: NOLOAD only hands out a new reference to an object that is already loaded.
-        let handle = unsafe { libc::dlopen(info.dlpi_name, libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
-        if handle.is_null() {
-            return 0;
-        }
-        // SAFETY: looking up a symbol in a valid handle, then dropping our extra reference.
-        unsafe {
-            search.found = libc::dlsym(handle, search.symbol.as_ptr());
+    // The names are collected first and looked into after the walk: the walk holds the loader's
+    // lock, which `dlopen` must not be called under.
+    let mut names: Vec<CString> = Vec::new();
+    // SAFETY: the callback only reads `info` and pushes onto `names`, which outlives the walk.
+    unsafe { libc::dl_iterate_phdr(Some(collect), (&mut names as *mut Vec<CString>).cast()) };
+    for name in names {
+        // SAFETY: NOLOAD only hands out a new reference to an object that is already loaded;
+        // it is dropped again right after the lookup.
+        let found = unsafe {
+            let handle = libc::dlopen(name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD);
+            if handle.is_null() {
+                continue;
+            }
+            let found = libc::dlsym(handle, symbol.as_ptr());
             libc::dlclose(handle);
+            found
+        };
+        if !found.is_null() {
+            // SAFETY: the caller promises a `T` under this name; loaded objects are never
+            // unloaded in the kernel.
+            return unsafe { &*found.cast::<T>() };
         }
-        (!search.found.is_null()) as c_int
     }
-    let mut search = Search { symbol, found: std::ptr::null_mut() };
-    // SAFETY: the callback only reads `info` and writes `search`, which outlives the walk.
-    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search).cast()) };
-    if search.found.is_null() {
-        own
-    } else {
-        // SAFETY: the caller promises a `T` under this name; loaded objects are never unloaded.
-        unsafe { &*search.found.cast::<T>() }
-    }
+    own
 }
