@@ -203,20 +203,26 @@ def run_cell(kc, code: str, timeout: float = 120, allow_stdin: bool = False, std
     return res
 
 
+def _stat_after_name(pid) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    return stat[stat.rfind(")") + 2 :].split()
+
+
 def descendants(pid: int) -> list[int]:
     """Pids of every living process whose ancestor chain contains ``pid`` (read from /proc)."""
     parents = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name may contain spaces and parentheses: split after the last ')'.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        parents[int(entry)] = int(fields[1])
+        fields = _stat_after_name(entry)
+        if fields is not None:
+            parents[int(entry)] = int(fields[1])
     found = []
     for p in parents:
         q = p
@@ -228,3 +234,9 @@ def descendants(pid: int) -> list[int]:
                 found.append(p)
                 break
     return found
+
+
+def count_zombies(kernel_pid: int) -> int:
+    """How many processes in the kernel's process tree (the runtime, the processes cells
+    started, their children) have finished but were never reaped (state ``Z``)."""
+    return sum(1 for p in descendants(kernel_pid) if (_stat_after_name(p) or ["?"])[0] == "Z")

@@ -546,3 +546,98 @@ def test_input_request_on_stdin(kernel_spec_dir):
         assert "hello nobody" in not_asked.stdout
     finally:
         stop_kernel(km, kc)
+
+
+# ---------------------------------------------------------------- iopub_welcome (JEP 65)
+
+
+class RawSubscriber:
+    """A SUB socket on the kernel's IOPub port; messages are checked against the kernel's key."""
+
+    def __init__(self, km, topic: bytes = b""):
+        info = connection(km)
+        self.session = Session(key=info["key"].encode(), signature_scheme=info["signature_scheme"])
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.linger = 0
+        self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+        self.sock.connect(endpoint(info, "iopub_port"))
+
+    def recv(self, timeout: float = REPLY_TIMEOUT) -> tuple[list[bytes], dict]:
+        """(topic frames, message); Session.deserialize raises if the signature is wrong."""
+        if not self.sock.poll(int(timeout * 1000)):
+            raise TimeoutError("nothing on IOPub")
+        idents, msg = self.session.feed_identities(self.sock.recv_multipart())
+        return idents, self.session.deserialize(msg)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.ctx.term()
+
+
+def assert_welcome(msg: dict, subscription: str) -> None:
+    assert msg["msg_type"] == "iopub_welcome"
+    assert msg["content"] == {"subscription": subscription}
+    assert msg["parent_header"] == {}
+    assert msg["metadata"] == {}
+
+
+def test_every_new_iopub_subscriber_is_welcomed(kernel):
+    km, _ = kernel
+    subs = []
+    try:
+        # One client after the other, so each can only have received its own welcome: a second
+        # client with the same (empty) subscription is welcomed too (XPUB "verbose").
+        for _ in range(2):
+            subs.append(RawSubscriber(km))
+            _, msg = subs[-1].recv()
+            assert_welcome(msg, "")
+        # A prefix subscription is answered under that topic, so its subscriber receives it.
+        subs.append(RawSubscriber(km, b"kernel."))
+        idents, msg = subs[-1].recv()
+        assert_welcome(msg, "kernel.")
+        assert idents[0].startswith(b"kernel.")
+        # The first client saw the later welcomes too (its subscription matches them all).
+        assert [subs[0].recv()[1]["content"]["subscription"] for _ in range(2)] == ["", "kernel."]
+    finally:
+        for sub in subs:
+            sub.close()
+
+
+def test_kernel_info_advertises_iopub_welcome(kernel):
+    _, kc = kernel
+    reply = reply_to(kc, kc.kernel_info())
+    assert "iopub_welcome" in reply["content"]["supported_features"]
+
+
+def test_a_client_connected_right_after_start_misses_nothing(kernel_spec_dir):
+    from jupyter_client.manager import KernelManager
+
+    from conftest import KERNEL_NAME
+
+    km = KernelManager(kernel_name=KERNEL_NAME)
+    km.start_kernel()
+    sub = RawSubscriber(km)
+    shell = RawClient(km)
+    try:
+        # The first message a subscriber gets is its welcome: from then on nothing is lost,
+        # so one kernel_info_request (no retries, no "nudging") shows busy and idle.
+        _, first = sub.recv(timeout=180)
+        assert_welcome(first, "")
+        msg_id, frames = shell.frames("kernel_info_request")
+        shell.send_raw(frames)
+        assert shell.recv(timeout=180)["parent_header"]["msg_id"] == msg_id
+        states = []
+        while "idle" not in states:
+            _, msg = sub.recv()
+            if msg["msg_type"] == "status" and msg["parent_header"].get("msg_id") == msg_id:
+                states.append(msg["content"]["execution_state"])
+            else:
+                # Only the start-up status may come first, when the kernel published it after
+                # the subscription arrived.
+                assert msg["msg_type"] == "status" and msg["content"]["execution_state"] == "starting", msg
+        assert states == ["busy", "idle"]
+    finally:
+        sub.close()
+        shell.close()
+        km.shutdown_kernel(now=True)

@@ -29,7 +29,9 @@
 //!   daemon children first;
 //! - the child's standard input is `/dev/null` (as in Python), the child dies with its parent
 //!   (`PR_SET_PDEATHSIG`), and `SIGINT` gets its default action back;
-//! - only our own children are reaped, with `waitpid` on their pids;
+//! - only our own children are reaped, with `waitpid` on their pids, and finished ones are
+//!   reaped at the next `start`, [`active_children`] or [`reap_finished`] (the kernel calls it
+//!   after every cell), so no zombies pile up while their exit codes wait for a `join`;
 //! - every wait ends with a panic when the notebook's stop button is pressed
 //!   ([`crate::sys::wait`]).
 //!
@@ -55,6 +57,9 @@ type Target = Box<dyn FnOnce() + Send + 'static>;
 
 /// A child started by this process and not yet forgotten.
 struct Child {
+    /// Which `start` made this entry (a pid can come back once its child was reaped, so the
+    /// registry and the handles find an entry by this number, never by pid alone).
+    id: u64,
     pid: i32,
     name: String,
     daemon: bool,
@@ -75,23 +80,35 @@ struct State {
     counter: u32,
     parent: Option<ProcessInfo>,
     children: Vec<Child>,
+    /// The `id` given to the last entry of `children`.
+    last_child_id: u64,
     atexit_registered: bool,
 }
 
-static STATE: Mutex<State> = Mutex::new(State {
+/// This copy's bookkeeping. Exported under a fixed name so that, in the notebook kernel, where
+/// every cell links its own copy of this crate, all cells share the first cell's (see
+/// [`crate::sys::one_copy`]): a process started in one cell is joined and reaped in another.
+#[unsafe(no_mangle)]
+static MULTIPROC_PROCESS_STATE_V1: Mutex<State> = Mutex::new(State {
     name: String::new(),
     daemon: false,
     identity: Vec::new(),
     counter: 0,
     parent: None,
     children: Vec::new(),
+    last_child_id: 0,
     atexit_registered: false,
 });
 
 fn state() -> MutexGuard<'static, State> {
+    static SHARED: std::sync::OnceLock<&'static Mutex<State>> = std::sync::OnceLock::new();
+    // SAFETY: every copy of this crate exports a `Mutex<State>` under this name.
+    let shared = SHARED.get_or_init(|| unsafe {
+        crate::sys::one_copy::first_loaded(c"MULTIPROC_PROCESS_STATE_V1", &MULTIPROC_PROCESS_STATE_V1)
+    });
     // A panic while the lock was held leaves the bookkeeping consistent (every change is a
     // single push/remove/assignment), so a poisoned lock is still usable.
-    STATE.lock().unwrap_or_else(|e| e.into_inner())
+    shared.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn getpid() -> i32 {
@@ -203,13 +220,32 @@ pub fn parent_process() -> Option<ProcessInfo> {
 /// ```
 pub fn active_children() -> Vec<ProcessInfo> {
     let mut st = state();
-    reap_all(&mut st);
-    st.children.retain(|c| c.has_handle || c.exitcode.is_none());
+    reap_and_forget(&mut st);
     st.children
         .iter()
         .filter(|c| c.exitcode.is_none())
         .map(|c| ProcessInfo { pid: c.pid, name: c.name.clone(), daemon: c.daemon })
         .collect()
+}
+
+/// Collects the exit status of every child of this process that has finished, so none stays
+/// behind as a zombie (Python does this whenever a process starts and in `active_children`).
+///
+/// [`Process::start`] and [`active_children`] call it, and the notebook kernel calls it after
+/// every cell, so a student never needs to. A child whose [`Process`] handle still exists keeps
+/// its exit code for a later [`join`](Process::join) or [`exitcode`](Process::exitcode); only
+/// children started by [`Process::start`] are touched (never those of `std::process::Command`).
+///
+/// ```
+/// use multiproc::prelude::*;
+/// let mut p = Process::new(|| panic!("done"));
+/// p.start();
+/// reap_finished(); // reaps `p` if it has finished already, else leaves it running
+/// p.join(); // the exit code is kept either way
+/// assert_eq!(p.exitcode(), Some(1));
+/// ```
+pub fn reap_finished() {
+    reap_and_forget(&mut state());
 }
 
 /// How many CPUs this process may run on (at least 1).
@@ -257,6 +293,8 @@ pub struct Process {
     identity: Vec<u32>,
     /// The pid of the process that called `start` (only it can wait for the child).
     started_by: i32,
+    /// The registry entry of the started child (`Child::id`).
+    child_id: u64,
     exitcode: Cell<Option<i32>>,
 }
 
@@ -296,6 +334,7 @@ impl Process {
             pid: None,
             identity,
             started_by: 0,
+            child_id: 0,
             exitcode: Cell::new(None),
         }
     }
@@ -431,7 +470,10 @@ impl Process {
             }
             Ok(ForkResult::Parent { child }) => {
                 let pid = child.as_raw();
+                st.last_child_id += 1;
+                let id = st.last_child_id;
                 st.children.push(Child {
+                    id,
                     pid,
                     name: self.name.clone(),
                     daemon: self.daemon,
@@ -443,6 +485,7 @@ impl Process {
                 drop(out);
                 self.pid = Some(pid);
                 self.started_by = getpid();
+                self.child_id = id;
                 if let Some(link) = link {
                     // The kernel learns about the process before start() returns, so output
                     // and the end-of-cell wait are attributed to the right cell.
@@ -466,9 +509,9 @@ impl Process {
     /// ```
     #[track_caller]
     pub fn join(&self) {
-        let pid = self.own_pid("join");
+        self.own_pid("join");
         if self.exitcode.get().is_none() {
-            let code = wait_child(pid, None, "Process::join");
+            let code = wait_child(self.child_id, None, "Process::join");
             self.learn(code);
         }
     }
@@ -485,12 +528,12 @@ impl Process {
     /// ```
     #[track_caller]
     pub fn join_timeout(&self, seconds: f64) -> bool {
-        let pid = self.own_pid("join_timeout");
+        self.own_pid("join_timeout");
         if self.exitcode.get().is_some() {
             return true;
         }
         let deadline = Instant::now() + Duration::from_secs_f64(seconds.clamp(0.0, 1e9));
-        let code = wait_child(pid, Some(deadline), "Process::join_timeout");
+        let code = wait_child(self.child_id, Some(deadline), "Process::join_timeout");
         self.learn(code);
         code.is_some()
     }
@@ -530,11 +573,11 @@ impl Process {
         if let Some(code) = self.exitcode.get() {
             return Some(code);
         }
-        let pid = self.pid?;
+        self.pid?;
         if self.started_by != getpid() {
             return None;
         }
-        let code = try_reap(&mut state(), pid);
+        let code = try_reap(&mut state(), self.child_id);
         self.learn(code);
         code
     }
@@ -579,7 +622,7 @@ impl Process {
         }
         let mut st = state();
         // Signal only while the child is unreaped: its pid cannot belong to anyone else then.
-        if try_reap(&mut st, pid).is_none() {
+        if try_reap(&mut st, self.child_id).is_none() {
             let _ = kill(Pid::from_raw(pid), sig);
         }
     }
@@ -600,22 +643,21 @@ impl Process {
 
     /// Caches a learned exit code and drops the registry entry (the handle remembers it now).
     fn learn(&self, code: Option<i32>) {
-        if let (Some(code), Some(pid)) = (code, self.pid) {
+        if let Some(code) = code {
             self.exitcode.set(Some(code));
-            state().children.retain(|c| c.pid != pid);
+            state().children.retain(|c| c.id != self.child_id);
         }
     }
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let Some(pid) = self.pid else { return };
-        if self.started_by != getpid() || self.exitcode.get().is_some() {
+        if self.pid.is_none() || self.started_by != getpid() || self.exitcode.get().is_some() {
             return;
         }
         // Detach: never kill, never wait. The child stays registered until someone reaps it.
         let mut st = state();
-        if let Some(i) = st.children.iter().position(|c| c.pid == pid) {
+        if let Some(i) = st.children.iter().position(|c| c.id == self.child_id) {
             if st.children[i].exitcode.is_some() {
                 st.children.remove(i);
             } else {
@@ -715,20 +757,17 @@ pub(crate) fn write_fd(fd: i32, mut bytes: &[u8]) {
 
 /// Python's exit rule: terminate the daemon children, then join every child.
 fn finish_children() {
-    let pids: Vec<i32> = {
+    let ids: Vec<u64> = {
         let mut st = state();
         reap_all(&mut st);
-        let running: Vec<(i32, bool)> =
-            st.children.iter().filter(|c| c.exitcode.is_none()).map(|c| (c.pid, c.daemon)).collect();
-        for &(pid, daemon) in &running {
-            if daemon {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-            }
+        let running: Vec<&Child> = st.children.iter().filter(|c| c.exitcode.is_none()).collect();
+        for c in running.iter().filter(|c| c.daemon) {
+            let _ = kill(Pid::from_raw(c.pid), Signal::SIGTERM);
         }
-        running.into_iter().map(|(pid, _)| pid).collect()
+        running.iter().map(|c| c.id).collect()
     };
-    for pid in pids {
-        wait_child(pid, None, "the end-of-process join of its children");
+    for id in ids {
+        wait_child(id, None, "the end-of-process join of its children");
     }
 }
 
@@ -736,13 +775,15 @@ extern "C" fn join_children_at_exit() {
     let _ = panic::catch_unwind(finish_children);
 }
 
-/// Collects the exit status of `pid` if it has finished; records it in the registry.
-fn try_reap(st: &mut State, pid: i32) -> Option<i32> {
-    let child = st.children.iter_mut().find(|c| c.pid == pid)?;
+/// Collects the exit status of registry entry `id` if its child has finished; records it there.
+fn try_reap(st: &mut State, id: u64) -> Option<i32> {
+    let child = st.children.iter_mut().find(|c| c.id == id)?;
     if child.exitcode.is_some() {
         return child.exitcode;
     }
-    child.exitcode = match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+    // Only this entry can be unreaped with this pid (the system gives a pid out again only
+    // after its zombie was reaped), so the wait is for our child, never for a newer one.
+    child.exitcode = match waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG)) {
         Ok(WaitStatus::Exited(_, code)) => Some(code),
         Ok(WaitStatus::Signaled(_, sig, _)) => Some(-(sig as i32)),
         Ok(_) => None,
@@ -755,23 +796,30 @@ fn try_reap(st: &mut State, pid: i32) -> Option<i32> {
 }
 
 fn reap_all(st: &mut State) {
-    let pids: Vec<i32> = st.children.iter().filter(|c| c.exitcode.is_none()).map(|c| c.pid).collect();
-    for pid in pids {
-        try_reap(st, pid);
+    let ids: Vec<u64> = st.children.iter().filter(|c| c.exitcode.is_none()).map(|c| c.id).collect();
+    for id in ids {
+        try_reap(st, id);
     }
 }
 
-/// Waits for child `pid` until `deadline`; its exit code, or `None` if the deadline passed.
+/// Reaps what has finished and forgets finished children that no handle will ask about.
+fn reap_and_forget(st: &mut State) {
+    reap_all(st);
+    st.children.retain(|c| c.has_handle || c.exitcode.is_none());
+}
+
+/// Waits for the child of registry entry `id` until `deadline`; its exit code, or `None` if
+/// the deadline passed.
 #[track_caller]
-fn wait_child(pid: i32, deadline: Option<Instant>, what: &str) -> Option<i32> {
+fn wait_child(id: u64, deadline: Option<Instant>, what: &str) -> Option<i32> {
     loop {
         let pidfd = {
             let mut st = state();
-            if !st.children.iter().any(|c| c.pid == pid) {
+            let Some(pid) = st.children.iter().find(|c| c.id == id).map(|c| c.pid) else {
                 // Another thread reaped it and its handle took the exit code: it is over.
                 return Some(0);
-            }
-            if let Some(code) = try_reap(&mut st, pid) {
+            };
+            if let Some(code) = try_reap(&mut st, id) {
                 return Some(code);
             }
             // Opened under the lock while the child is unreaped, so the pid is still ours.
@@ -785,13 +833,13 @@ fn wait_child(pid: i32, deadline: Option<Instant>, what: &str) -> Option<i32> {
             // button can end it.
             Some(fd) => {
                 if !crate::sys::wait::poll_readable(fd.as_fd(), deadline, what) {
-                    return try_reap(&mut state(), pid);
+                    return try_reap(&mut state(), id);
                 }
             }
             // Old kernels without pidfds: look again every few milliseconds.
             None => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return try_reap(&mut state(), pid);
+                    return try_reap(&mut state(), id);
                 }
                 crate::sys::wait::sleep(Duration::from_millis(2), what);
             }

@@ -50,10 +50,11 @@ impl<T: std::fmt::Debug + ?Sized> KernelShowFinalValue for T {
         }
     }
 }"#;
-/// Preloaded function the runtime calls after each cell (see `runtime::FLUSH_SYMBOL`).
+/// Preloaded function the runtime calls after each cell (see `runtime::FLUSH_SYMBOL`); it also
+/// reaps the cell's finished, never-joined processes.
 fn flush_output_item() -> String {
     format!(
-        "#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    use std::io::Write;\n    let _ = std::io::stdout().flush();\n    let _ = std::io::stderr().flush();\n}}",
+        "#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    use std::io::Write;\n    let _ = std::io::stdout().flush();\n    let _ = std::io::stderr().flush();\n    multiproc::process::reap_finished();\n}}",
         runtime::FLUSH_SYMBOL
     )
 }

@@ -27,7 +27,9 @@ const IS_RUNTIME_ENV: &str = "EVCXR_IS_RUNTIME";
 /// cell's items in every later cell): it flushes the cells' std stdout and stderr. The cells
 /// share one `libstd` of their own, apart from this binary's, so only code in a cell reaches
 /// its buffers; the runtime calls it after each cell so that text printed without a final
-/// newline shows up in its own cell.
+/// newline shows up in its own cell. The same goes for the support crate's list of started
+/// processes (the cells' copy is the one that counts), so the function also reaps the
+/// processes that finished and were never joined: no zombies pile up under the runtime.
 pub const FLUSH_SYMBOL: &str = "rust_concurrency_kernel_flush_output";
 /// Send buffer we ask for on fd 1 / fd 2 (the kernel caps it at `wmem_max`).
 const SEND_BUFFER: libc::c_int = 4 << 20;

@@ -39,6 +39,9 @@ pub fn content() -> Value {
             "pygments_lexer": "rust",
             "codemirror_mode": "rust",
         },
+        // Protocol 5.5's list of optional features: IOPub greets each new subscriber with
+        // `iopub_welcome` (JEP 65; see `wire::iopub`).
+        "supported_features": ["iopub_welcome"],
         "banner": format!(
             "Rust (concurrency lessons) {} on rustc {version}\n\
              multiproc (Process, Lock, Queue, Pipe, Value, ...) is preloaded: use multiproc::prelude::*;",

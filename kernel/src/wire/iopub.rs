@@ -60,12 +60,27 @@ impl Publisher {
     }
 }
 
-/// Starts the thread that owns the IOPub socket: it signs and sends every queued message in order.
+/// How long the IOPub thread waits for a queued message before it looks for new subscribers.
+const SUBSCRIBER_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Starts the thread that owns the IOPub socket: it signs and sends every queued message in
+/// order, and greets every new subscriber with `iopub_welcome` (JEP 65).
+///
+/// ZeroMQ sockets are not thread-safe, so this thread alone touches the socket: it reads the
+/// subscriptions the XPUB socket reports between two queued messages, and every
+/// [`SUBSCRIBER_CHECK`] while the queue is empty (so a welcome leaves within that time).
 pub fn spawn(socket: zmq::Socket, signer: Signer, rx: crossbeam_channel::Receiver<Outgoing>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("iopub".into())
         .spawn(move || {
-            while let Ok(out) = rx.recv() {
+            loop {
+                let out = match rx.recv_timeout(SUBSCRIBER_CHECK) {
+                    Ok(out) => Some(out),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                };
+                welcome_new_subscribers(&socket, &signer);
+                let Some(out) = out else { continue };
                 match out.msg_type.as_str() {
                     FLUSH => {
                         let ticket = out.content.as_u64().unwrap_or(0);
@@ -78,22 +93,54 @@ pub fn spawn(socket: zmq::Socket, signer: Signer, rx: crossbeam_channel::Receive
                     STOP => break,
                     _ => {}
                 }
-                let msg = WireMessage {
-                    // The topic frame: frontends ignore it, but the protocol asks for one.
-                    identities: vec![format!("kernel.{}.{}", super::message::kernel_session(), out.msg_type).into_bytes()],
-                    header: Header::new(&out.msg_type),
-                    parent_header: out.parent.map(|p| p.header),
-                    metadata: serde_json::Map::new(),
-                    content: out.content,
-                    buffers: Vec::new(),
-                };
-                if let Err(e) = socket.send_multipart(msg.encode(&signer), 0) {
-                    if e == zmq::Error::ETERM {
-                        break;
-                    }
-                    eprintln!("rust-concurrency-kernel: could not publish {}: {e}", msg.header.msg_type);
+                // The topic frame: frontends ignore it, but the protocol asks for one.
+                let topic = format!("kernel.{}.{}", super::message::kernel_session(), out.msg_type).into_bytes();
+                if !send(&socket, &signer, topic, out.parent, &out.msg_type, out.content) {
+                    break;
                 }
             }
         })
         .expect("spawn iopub thread")
+}
+
+/// Signs and sends one message; false once the context is shutting down (ETERM).
+fn send(socket: &zmq::Socket, signer: &Signer, topic: Vec<u8>, parent: Option<Message>, msg_type: &str, content: Value) -> bool {
+    let msg = WireMessage {
+        identities: vec![topic],
+        header: Header::new(msg_type),
+        parent_header: parent.map(|p| p.header),
+        metadata: serde_json::Map::new(),
+        content,
+        buffers: Vec::new(),
+    };
+    match socket.send_multipart(msg.encode(signer), 0) {
+        Ok(()) => true,
+        Err(zmq::Error::ETERM) => false,
+        Err(e) => {
+            eprintln!("rust-concurrency-kernel: could not publish {msg_type}: {e}");
+            true
+        }
+    }
+}
+
+/// Answers each subscription the XPUB socket reported (a frame starting with byte 1, then the
+/// topic) with `iopub_welcome` (JEP 65): no parent, content `{"subscription": topic}`. It is
+/// sent under the subscribed topic itself, so it reaches the new subscriber whatever prefix it
+/// chose (other clients whose prefix matches see it too, as the JEP allows). Unsubscriptions
+/// (byte 0) need no answer.
+fn welcome_new_subscribers(socket: &zmq::Socket, signer: &Signer) {
+    while let Ok(frame) = socket.recv_bytes(zmq::DONTWAIT) {
+        let Some((&1, topic)) = frame.split_first() else { continue };
+        let subscription = String::from_utf8_lossy(topic).into_owned();
+        let content = serde_json::json!({ "subscription": subscription });
+        // An empty topic matches every message: give it the kernel's usual topic frame.
+        let frame_topic = if topic.is_empty() {
+            format!("kernel.{}.iopub_welcome", super::message::kernel_session()).into_bytes()
+        } else {
+            topic.to_vec()
+        };
+        if !send(socket, signer, frame_topic, None, "iopub_welcome", content) {
+            return;
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub struct Sockets {
     pub shell: zmq::Socket,
     pub control: zmq::Socket,
     pub stdin: zmq::Socket,
+    /// XPUB (see `iopub::spawn`).
     pub iopub: zmq::Socket,
     pub heartbeat: zmq::Socket,
 }
@@ -32,7 +33,14 @@ impl Sockets {
             shell: make(zmq::ROUTER, info.shell_port, "shell")?,
             control: make(zmq::ROUTER, info.control_port, "control")?,
             stdin: make(zmq::ROUTER, info.stdin_port, "stdin")?,
-            iopub: make(zmq::PUB, info.iopub_port, "iopub")?,
+            // XPUB, not PUB: it reports each new subscription, which the IOPub thread answers
+            // with `iopub_welcome` (JEP 65); "verbose" reports a second client subscribing to
+            // a topic someone already has, too.
+            iopub: {
+                let socket = make(zmq::XPUB, info.iopub_port, "iopub")?;
+                socket.set_xpub_verbose(true)?;
+                socket
+            },
             heartbeat: make(zmq::REP, info.hb_port, "heartbeat")?,
             context,
         })

@@ -1,6 +1,7 @@
 //! Low-level building blocks shared by the lesson-level modules. Not part of the lesson API.
 
 pub mod futex;
+pub(crate) mod one_copy;
 pub mod shm;
 pub mod wait;
 pub mod ring;
