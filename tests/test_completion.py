@@ -10,9 +10,10 @@ Latency is recorded, not asserted (timing belongs to benchmarks): run with `-s` 
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,13 +22,15 @@ from conftest import kernel_binary, run_cell, running_kernel
 # Names that are private to the support crate or the kernel's own plumbing.
 PRIVATE = {"ring", "_items", "evcxr_display", "KernelShowFinalValue"}
 
-# Cells run before the completions: persisted variables and imports the prefixes use. The
-# types are written out: without rust-analyzer's view of std, evcxr cannot infer them all.
+# Cells run before the completions: persisted variables and imports the prefixes use. Most
+# types are written out; `names` is left to the kernel's type probe.
 SETUP = [
     "let v: Vec<i32> = vec![1];",
     "let q: Queue<i32> = Queue::new();",
     "let lock: Lock = Lock::new();",
     "let s: String = String::from(\"abc\");",
+    # Untyped: the kernel's type probe writes the type in, and completion uses it.
+    "let names = vec![String::from(\"Ana\")];",
     "use std::collections::HashMap;",
     "use std::thread;",
     "fn area(width: u32) -> u32 { width * width }",
@@ -43,6 +46,7 @@ CASES = [
     ("std::sync::", "Arc", 10),
     ("std::thread::sp", "spawn", 3),
     ("v.pu", "push", 3),
+    ("names.le", "len", 3),
     ("q.ge", "get", 3),
     ("lock.acq", "acquire", 3),
     ("current_process().", "name", 10),
@@ -62,9 +66,14 @@ LATENCIES: list[float] = []
 
 
 @pytest.fixture(scope="module")
-def kernel(kernel_spec_dir, tmp_path_factory):
-    """A kernel whose data folder holds a freshly built index, with the setup cells run."""
-    data = tmp_path_factory.mktemp("rust-concurrency-data")
+def kernel(kernel_spec_dir):
+    """A kernel whose data folder holds a freshly built index, with the setup cells run.
+
+    The index goes where the installer puts it: `index/` in the data folder that the
+    kernelspec's `env` names (`RUST_CONCURRENCY_DATA`), since a kernelspec's env wins over ours.
+    """
+    spec = json.loads((kernel_spec_dir / "kernel.json").read_text())
+    data = Path(spec["env"]["RUST_CONCURRENCY_DATA"])
     started = time.monotonic()
     proc = subprocess.run(
         [str(kernel_binary()), "build-index", "--out", str(data / "index")], capture_output=True, text=True, timeout=300
@@ -72,19 +81,11 @@ def kernel(kernel_spec_dir, tmp_path_factory):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     size = sum(f.stat().st_size for f in (data / "index").iterdir())
     print(f"\n[completion] index built in {time.monotonic() - started:.1f} s, {size / 1e6:.1f} MB on disk")
-    old = os.environ.get("RUST_CONCURRENCY_DATA")
-    os.environ["RUST_CONCURRENCY_DATA"] = str(data)
-    try:
-        for km, kc in running_kernel():
-            for cell in SETUP:
-                res = run_cell(kc, cell)
-                assert res.status == "ok", (cell, res.errors)
-            yield km, kc
-    finally:
-        if old is None:
-            os.environ.pop("RUST_CONCURRENCY_DATA", None)
-        else:
-            os.environ["RUST_CONCURRENCY_DATA"] = old
+    for km, kc in running_kernel():
+        for cell in SETUP:
+            res = run_cell(kc, cell)
+            assert res.status == "ok", (cell, res.errors)
+        yield km, kc
 
 
 def request(kc, kind: str, code: str, cursor: int | None = None) -> dict:
