@@ -368,8 +368,7 @@ impl Evaluator {
                 CellOutcome::Ok
             }
             Err(evcxr::Error::CompilationErrors(errs)) => {
-                let evalue = errs.first().map(|e| e.message()).unwrap_or_else(|| "compilation failed".into());
-                let traceback = errs.iter().map(|e| errors::render(e, req.code)).collect();
+                let (evalue, traceback) = errors::failed_cell(&errs, req.code);
                 error("CompilationError", evalue, traceback)
             }
             Err(evcxr::Error::SubprocessTerminated(msg)) => {
