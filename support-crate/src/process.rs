@@ -681,8 +681,17 @@ fn install_panic_hook() {
             // SAFETY: set once per child from a leaked Box, never freed.
             let name = unsafe { &*name };
             let reason = info.payload_as_str().unwrap_or("(no message)");
-            let place =
-                info.location().map(|l| format!(" (at {}:{})", l.file(), l.line())).unwrap_or_default();
+            let in_notebook = kernel_link::control_page().is_some();
+            if in_notebook && crate::sys::report::stopped_in(reason).is_some() {
+                // The stop button: the kernel's one message names the processes it terminated.
+                return;
+            }
+            // In the notebook the location is the kernel's generated file or the support
+            // crate's sources, neither of which the student wrote.
+            let place = match info.location() {
+                Some(l) if !in_notebook => format!(" (at {}:{})", l.file(), l.line()),
+                _ => String::new(),
+            };
             let line = format!("Process {name} (pid {}) panicked: {reason}{place}\n", getpid());
             write_fd(2, line.as_bytes());
         }));

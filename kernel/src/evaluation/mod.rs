@@ -5,6 +5,7 @@
 
 pub mod cache_slot;
 pub mod errors;
+pub mod outcome;
 pub mod memory;
 pub mod runtime;
 
@@ -46,11 +47,15 @@ impl<T: std::fmt::Debug + ?Sized> KernelShowFinalValue for T {
         }
     }
 }"#;
-/// Preloaded function the runtime calls after each cell (see `runtime::FLUSH_SYMBOL`).
+/// Preloaded functions the runtime calls after and before each cell (see `runtime::FLUSH_SYMBOL`
+/// and `runtime::BEFORE_CELL_SYMBOL`).
 fn flush_output_item() -> String {
     format!(
         "#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    use std::io::Write;\n    let _ = std::io::stdout().flush();\n    let _ = std::io::stderr().flush();\n}}",
         runtime::FLUSH_SYMBOL
+    ) + &format!(
+        "\n#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    multiproc::sys::report::install_for_notebook();\n}}",
+        runtime::BEFORE_CELL_SYMBOL
     )
 }
 /// The start-up cell's variable (see `Evaluator::new`).
@@ -338,19 +343,9 @@ impl Evaluator {
         };
         match result {
             Ok(outputs) => {
-                if report.panicked {
+                if report.panicked || interrupted {
                     let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
-                    let msg = report.panic_message.trim().to_string();
-                    if interrupted || msg.contains("Interrupted: the stop button was pressed") {
-                        let evalue = format!("the cell was stopped; variables from earlier cells are kept.{terminated}");
-                        return error("Interrupted", evalue.clone(), vec![msg, evalue]);
-                    }
-                    let evalue = format!("the cell's code panicked in process {runtime} (the notebook's main process).{terminated}");
-                    return error("Panic", evalue.clone(), vec![evalue, msg]);
-                }
-                if interrupted {
-                    let evalue = format!("the cell was stopped.{terminated}");
-                    return error("Interrupted", evalue.clone(), vec![evalue]);
+                    return outcome::panicked(&report.panic_message, interrupted, runtime, &terminated);
                 }
                 // A cell whose last expression is a loop or a call returning nothing has the
                 // value `()`: showing "()" under every such cell only puzzles beginners.

@@ -4,3 +4,4 @@ pub mod futex;
 pub mod shm;
 pub mod wait;
 pub mod ring;
+pub mod report;
