@@ -517,11 +517,41 @@ def test_fork_bomb_is_capped_and_kernel_survives(fresh_kernel):
     text = "\n".join(error["traceback"]) + error["evalue"] + res.stderr
     assert re.search(r"too many processes", text, re.I), text
     assert "Terminated:" in error["evalue"], error["evalue"]
+    assert_one_cap_summary(res)
     kpid = kernel_pid(km)
     alive = [p for p in descendants(kpid) if proc_state(p) not in ("Z", None)]
     assert len(alive) <= 1 + 4, alive  # the runtime (plus evcxr's helpers, if any)
     res = ok(run_cell(kc, "40 + 2"))
     assert res.results[0]["data"]["text/plain"] == "42"
+
+
+def assert_one_cap_summary(res):
+    """The cell failed with one summary of the process cap and nothing else about it."""
+    err = one_error(res)
+    assert err["ename"] == "TooManyProcesses", err
+    assert err["traceback"] == [err["evalue"]]
+    said = err["evalue"]
+    assert re.match(r"Too many processes: \d+ process(es)? could not be started, because at most 64 may run at once", said), said
+    assert "set MULTIPROC_MAX_PROCESSES in the kernel's environment" in said, said
+    # Long lists are counted, not spelled out.
+    assert len(re.findall(r"\d+ \(Process-", said)) <= 6, said
+    assert "panicked" not in res.stderr and "Too many" not in res.stderr, res.stderr[:2000]
+
+
+def test_fork_bomb_of_processes_starting_processes_gives_one_summary(fresh_kernel):
+    km, kc = fresh_kernel
+    # Every child starts children until the cap refuses: dozens of processes hit the cap at once.
+    code = "fn bomb() { loop { let mut p = Process::new(bomb); p.start(); } }\nbomb();"
+    res = run_cell(kc, code, timeout=300)
+    assert_one_cap_summary(res)
+    refused = int(re.match(r"Too many processes: (\d+)", res.errors[0]["evalue"])[1])
+    assert refused >= 2, res.errors[0]["evalue"]
+    assert re.search(r"Terminated: \d+ processes \(", res.errors[0]["evalue"]), res.errors[0]["evalue"]
+    res = ok(run_cell(kc, "40 + 2"))
+    assert res.results[0]["data"]["text/plain"] == "42"
+    # The count is per cell: a single refused start later says 1.
+    res = run_cell(kc, "let keep: Vec<Process> = (0..70).map(|_| { let mut p = Process::new(|| sleep(100000.0)); p.start(); p }).collect();")
+    assert res.errors[0]["evalue"].startswith("Too many processes: 1 process could not be started"), res.errors[0]
 
 
 WMEM_MAX = "/proc/sys/net/core/wmem_max"

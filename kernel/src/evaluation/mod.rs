@@ -316,6 +316,7 @@ impl Evaluator {
         self.running.code_running.store(true, Ordering::SeqCst);
         self.running.cell.store(cell, Ordering::SeqCst);
         self.supervisor.as_ref().expect("supervisor").begin(cell, Some(req.parent), req.allow_stdin);
+        page_of(&self.shared).refused_starts.store(0, Ordering::SeqCst);
         let started = Instant::now();
         let result = self.ctx.as_mut().expect("context").execute(req.code);
         self.running.code_running.store(false, Ordering::SeqCst);
@@ -333,19 +334,17 @@ impl Evaluator {
         self.running.cell.store(0, Ordering::SeqCst);
         let interrupted = page_of(&self.shared).interrupt_cell.load(Ordering::SeqCst) == cell;
         let runtime_killed = self.running.runtime_killed.load(Ordering::SeqCst) == cell;
-        let terminated = if report.terminated.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " Terminated: {}.",
-                report.terminated.iter().map(|(p, n)| format!("{p} ({n})")).collect::<Vec<_>>().join(", ")
-            )
-        };
+        let terminated = outcome::terminated(&report.terminated);
         match result {
             Ok(outputs) => {
                 if report.panicked || interrupted {
                     let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
-                    return outcome::panicked(&report.panic_message, interrupted, runtime, &terminated);
+                    let page = page_of(&self.shared);
+                    let cap = outcome::Cap {
+                        refused: page.refused_starts.load(Ordering::SeqCst),
+                        max: page.max_processes.load(Ordering::SeqCst),
+                    };
+                    return outcome::panicked(&report.panic_message, interrupted, runtime, cap, &terminated);
                 }
                 // A cell whose last expression is a loop or a call returning nothing has the
                 // value `()`: showing "()" under every such cell only puzzles beginners.

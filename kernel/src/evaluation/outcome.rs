@@ -1,13 +1,34 @@
 //! The one error of a cell that panicked or was stopped, in the cell's terms.
 
+use multiproc::kernel_link::MAX_PROCESSES_ENV;
 use multiproc::sys::report::{Note, stopped_in};
 
 use super::CellOutcome;
 
+/// The process cap during the cell: starts it refused (in every process), and the limit.
+pub struct Cap {
+    pub refused: u32,
+    pub max: u32,
+}
+
+/// Longest list of terminated processes named one by one.
+const NAMED: usize = 6;
+
+/// " Terminated: 13726 (Process-1), 13727 (Process-2)." (empty when none); a long list (a
+/// runaway loop of processes) is counted, naming only the first few.
+pub fn terminated(list: &[(i32, String)]) -> String {
+    let named = |l: &[(i32, String)]| l.iter().map(|(p, n)| format!("{p} ({n})")).collect::<Vec<_>>().join(", ");
+    match list.len() {
+        0 => String::new(),
+        n if n <= NAMED => format!(" Terminated: {}.", named(list)),
+        n => format!(" Terminated: {n} processes ({}, …).", named(&list[..3])),
+    }
+}
+
 /// The error for a cell whose code panicked (`runtime_stderr`: what the runtime wrote about
 /// it, normally one [`Note`] line) or that the stop button ended (`interrupted`).
 /// `terminated` is " Terminated: pid (name), …." or empty.
-pub fn panicked(runtime_stderr: &str, interrupted: bool, runtime: i32, terminated: &str) -> CellOutcome {
+pub fn panicked(runtime_stderr: &str, interrupted: bool, runtime: i32, cap: Cap, terminated: &str) -> CellOutcome {
     let text = runtime_stderr.trim();
     let note = Note::parse(text);
     let stopped = match &note {
@@ -30,6 +51,17 @@ pub fn panicked(runtime_stderr: &str, interrupted: bool, runtime: i32, terminate
             .collect::<Vec<_>>()
             .join("\n"),
     };
+    if cap.refused > 0 && message.starts_with("Too many processes") {
+        // One summary for a runaway loop of processes, however many of them hit the cap.
+        let starts = if cap.refused == 1 { String::from("1 process") } else { format!("{} processes", cap.refused) };
+        let evalue = format!(
+            "Too many processes: {starts} could not be started, because at most {} may run at once in this \
+             notebook. The cell was stopped.{terminated} To change the limit, set {MAX_PROCESSES_ENV} in the \
+             kernel's environment and restart the kernel.",
+            cap.max
+        );
+        return CellOutcome::Error { ename: "TooManyProcesses".into(), evalue: evalue.clone(), traceback: vec![evalue] };
+    }
     let evalue = format!("the cell's code panicked in process {runtime} (the notebook's main process): {message}{terminated}");
     CellOutcome::Error { ename: "Panic".into(), evalue: evalue.clone(), traceback: vec![evalue] }
 }
