@@ -8,6 +8,7 @@ pub mod errors;
 pub mod outcome;
 pub mod memory;
 pub mod runtime;
+pub mod startup;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -279,6 +280,7 @@ impl Evaluator {
         if timing_enabled() {
             eprintln!("[timing] start-up: evcxr context {:?}, preload and warm-up {:?}", t1 - t0, t1.elapsed());
         }
+        startup::record(t0.elapsed());
         // Start-up freed a few hundred MB of analysis data; give it back before the first cell.
         memory::trim_now();
         Ok(ev)

@@ -4,7 +4,7 @@
 use super::Shared;
 use super::history::History;
 use crate::evaluation::errors::strip_ansi;
-use crate::evaluation::{CellOutcome, CellRequest, Evaluator};
+use crate::evaluation::{CellOutcome, CellRequest, Evaluator, startup};
 use crate::wire::message::Message;
 use serde_json::{Value, json};
 
@@ -20,6 +20,21 @@ pub struct CellState {
 }
 
 impl CellState {
+    /// True while the evaluator is still starting in the background.
+    pub fn still_starting(&mut self) -> bool {
+        let Some(rx) = &self.starting else { return false };
+        match rx.try_recv() {
+            Ok(ev) => {
+                self.evaluator = ev;
+                self.starting = None;
+                false
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => true,
+            // `ready` reports the ended start-up thread.
+            Err(crossbeam_channel::TryRecvError::Disconnected) => false,
+        }
+    }
+
     /// The evaluator, waiting for it if it is still starting (the first cell waits; requests
     /// that need no evaluator, such as `kernel_info_request`, are answered meanwhile).
     pub fn ready(&mut self) -> &mut Result<Evaluator, String> {
@@ -71,6 +86,10 @@ pub fn handle(shared: &Shared, state: &mut CellState, msg: &Message) -> (Value, 
             "execute_input",
             json!({ "code": opts.code, "execution_count": count }),
         );
+    }
+    if !opts.silent && state.still_starting() {
+        // Said at once (a stderr line, which stands as the cell's first line of output).
+        shared.publisher.publish(Some(msg), "stream", json!({ "name": "stderr", "text": startup::notice() }));
     }
     let outcome = match state.ready() {
         Ok(ev) => ev.execute(CellRequest {
