@@ -24,6 +24,11 @@ CASES = {
     "typo": ('let name = String::from("Ana");\nprintln!("Hello, {}!", nmae);', "E0425"),
     # Use of a moved value: "consider cloning", the `.clone()` insertion marked.
     "moved": ('let s = String::from("x");\nlet t = s;\nprintln!("{} {}", s, t);', "E0382"),
+    # Lesson 05's lock moved into a process's closure in a loop: a suggestion that adds a line.
+    "moved-in-loop": (
+        'let lock1 = String::from("x");\nfor i in 0..3 {\n    let f = move || println!("{} {i}", lock1);\n    f();\n}',
+        "E0382",
+    ),
     # A missing `mut`: the `mut ` insertion on the `let` line.
     "borrow-mut": ("let v = Vec::new();\nv.push(1);\nprintln!(\"{:?}\", v);", "E0596"),
     "assign-twice": ("let x = 5;\nprintln!(\"{x}\");\nx = 6;\nprintln!(\"{x}\");", "E0384"),

@@ -210,6 +210,9 @@ pub fn rustc_layout(error: &CompilationError, code: &str) -> Option<String> {
     // Per section: whether it is a `help:` and whether a line of it is not the cell's.
     let mut sections: Vec<(bool, bool)> = vec![(false, false)];
     let mut foreign = false;
+    // The last numbered line mapped (its `src/lib.rs` number and cell line): a suggestion's
+    // added lines (`+`, `~`) number on from it.
+    let mut last: Option<(usize, usize)> = None;
     for (i, line) in lines.iter().enumerate() {
         match line {
             Line::Header(h) => {
@@ -223,10 +226,17 @@ pub fn rustc_layout(error: &CompilationError, code: &str) -> Option<String> {
             Line::Numbered { number, mark, text } if !foreign => {
                 places[i] = match mark {
                     // A suggestion's changed line differs from the cell's: the spans' copies
-                    // of the original line mapped it already.
-                    '+' | '~' => map.known.get(number).copied(),
+                    // of the original line mapped it already, or it was added after the
+                    // previous one.
+                    '+' | '~' => map.known.get(number).copied().or_else(|| {
+                        let (lib, cell) = last?;
+                        (*number > lib).then(|| CellLine { line: cell + (number - lib), shift: 0 })
+                    }),
                     _ => map.resolve(*number, text),
                 };
+                if let Some(p) = places[i] {
+                    last = Some((*number, p.line));
+                }
                 if places[i].is_none() {
                     sections.last_mut().expect("a section").1 = true;
                 }
@@ -287,6 +297,15 @@ pub fn rustc_layout(error: &CompilationError, code: &str) -> Option<String> {
                     _ => rest.to_string(),
                 };
                 out.push(format!("{pad}{moved}"));
+            }
+            Line::Other("...") => {
+                // rustc's mark for lines left out; in the cell those lines may be adjacent
+                // (the lines between were generated code).
+                let before = places[..i].iter().rev().flatten().next();
+                let after = places[i + 1..].iter().flatten().next();
+                if !matches!((before, after), (Some(b), Some(a)) if a.line <= b.line + 1) {
+                    out.push(String::from("..."));
+                }
             }
             Line::Other(text) => out.push(text.to_string()),
         }
