@@ -65,3 +65,54 @@ pub fn panicked(runtime_stderr: &str, interrupted: bool, runtime: i32, cap: Cap,
     let evalue = format!("the cell's code panicked in process {runtime} (the notebook's main process): {message}{terminated}");
     CellOutcome::Error { ename: "Panic".into(), evalue: evalue.clone(), traceback: vec![evalue] }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evalue(o: CellOutcome) -> (String, String) {
+        match o {
+            CellOutcome::Error { ename, evalue, traceback } => {
+                assert_eq!(traceback, vec![evalue.clone()], "said once");
+                (ename, evalue)
+            }
+            CellOutcome::Ok => panic!("expected an error"),
+        }
+    }
+
+    const NO_CAP: Cap = Cap { refused: 0, max: 64 };
+
+    #[test]
+    fn a_stop_says_where_the_cell_waited() {
+        let note = Note::Stopped("Queue::get".into()).line();
+        let (ename, said) = evalue(panicked(&note, true, 7, NO_CAP, " Terminated: 9 (Process-1)."));
+        assert_eq!(ename, "Interrupted");
+        assert_eq!(
+            said,
+            "Stopped (you pressed ■) while the cell was waiting in Queue::get. Variables from earlier cells are kept. Terminated: 9 (Process-1)."
+        );
+        let (_, said) = evalue(panicked("", true, 7, NO_CAP, ""));
+        assert_eq!(said, "Stopped (you pressed ■). Variables from earlier cells are kept.");
+    }
+
+    #[test]
+    fn a_panic_keeps_its_message_without_rusts_report_around_it() {
+        let (ename, said) = evalue(panicked(&Note::Panicked("boom".into()).line(), false, 7, NO_CAP, ""));
+        assert_eq!(ename, "Panic");
+        assert!(said.ends_with(": boom"), "{said}");
+        let rusts = "thread '<unnamed>' panicked at src/lib.rs:3:1:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace";
+        let (_, said) = evalue(panicked(rusts, false, 7, NO_CAP, ""));
+        assert!(said.ends_with(": boom") && !said.contains("lib.rs"), "{said}");
+    }
+
+    #[test]
+    fn the_process_cap_is_one_summary() {
+        let note = Note::Panicked("Too many processes: this notebook already has 64 processes running".into()).line();
+        let list: Vec<(i32, String)> = (0..64).map(|i| (100 + i, format!("Process-{i}"))).collect();
+        let (ename, said) = evalue(panicked(&note, false, 7, Cap { refused: 40, max: 64 }, &terminated(&list)));
+        assert_eq!(ename, "TooManyProcesses");
+        assert!(said.starts_with("Too many processes: 40 processes could not be started, because at most 64 may run at once"), "{said}");
+        assert!(said.contains("Terminated: 64 processes (100 (Process-0), 101 (Process-1), 102 (Process-2), …)."), "{said}");
+        assert!(said.contains(MAX_PROCESSES_ENV), "{said}");
+    }
+}
