@@ -30,7 +30,7 @@ pub fn record(took: Duration) {
     let _ = std::fs::write(file(), format!("{:.1}\n", took.as_secs_f64()));
 }
 
-/// The line a cell shows while it waits for the evaluator.
+/// What a cell shows while it waits for the evaluator.
 pub fn notice() -> String {
-    format!("Starting the Rust compiler (about {} s, only once per kernel)…\n", expected().as_secs().max(1))
+    format!("Starting the Rust compiler (about {} s, only once per kernel)…", expected().as_secs().max(1))
 }

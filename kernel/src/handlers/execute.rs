@@ -87,11 +87,23 @@ pub fn handle(shared: &Shared, state: &mut CellState, msg: &Message) -> (Value, 
             json!({ "code": opts.code, "execution_count": count }),
         );
     }
-    if !opts.silent && state.still_starting() {
-        // Said at once (a stderr line, which stands as the cell's first line of output).
-        shared.publisher.publish(Some(msg), "stream", json!({ "name": "stderr", "text": startup::notice() }));
+    // Said at once while the cell waits, as a display that is emptied when the evaluator is
+    // ready: the notice is not left in saved notebooks or decks (like the "waiting for
+    // processes" display), and a stream check's first line stays the cell's own.
+    let notice = (!opts.silent && state.still_starting()).then(|| {
+        let id = format!("starting-{}", uuid::Uuid::new_v4());
+        shared.publisher.publish(Some(msg), "display_data", json!({
+            "data": { "text/plain": startup::notice() }, "metadata": {}, "transient": { "display_id": id },
+        }));
+        id
+    });
+    let ready = state.ready();
+    if let Some(id) = notice {
+        shared.publisher.publish(Some(msg), "update_display_data", json!({
+            "data": { "text/plain": "" }, "metadata": {}, "transient": { "display_id": id },
+        }));
     }
-    let outcome = match state.ready() {
+    let outcome = match ready {
         Ok(ev) => ev.execute(CellRequest {
             parent: msg,
             code: opts.code,
