@@ -420,6 +420,12 @@ impl Worker {
                             continue;
                         }
                     } else {
+                        if bare.starts_with(multiproc::sys::report::NOTE) {
+                            // The runtime's note about the cell's panic or stop, for the
+                            // error message only (see `multiproc::sys::report`).
+                            c.runtime_stderr = vec![bare.to_string()];
+                            continue;
+                        }
                         if bare.starts_with("thread '") {
                             c.runtime_stderr.clear();
                         }
