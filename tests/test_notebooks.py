@@ -111,9 +111,7 @@ def output_text(cell) -> str:
         elif kind in ("display_data", "execute_result", "update_display_data"):
             data = out.get("data", {})
             for mime in ("text/plain", "text/html"):
-                # (notebooks helper) skip empty text: the kernel's emptied "waiting for processes"
-                # display sits between stream fragments and must not break a line in two.
-                if mime in data and _text(data[mime]):
+                if mime in data:
                     parts.append(_text(data[mime]))
                     if not parts[-1].endswith("\n"):
                         parts.append("\n")
@@ -121,6 +119,33 @@ def output_text(cell) -> str:
             parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}\n")
             parts.extend(line + "\n" for line in out.get("traceback", []))
     return "".join(parts)
+
+
+# Cells whose lines one process prints while holding a lock (issue 9): each must reach the saved
+# notebook as one stdout stream output, nothing else, every line whole. Keyed by notebook, then
+# by cell id; the value is the pattern every line must match in full.
+WHOLE_LINES = {
+    "05-ExecutionOrderAndResources.ipynb": {
+        "nb05-10": r"Hi from process \d+ \(main process\)|Hi p\d from process \d+",
+        "nb05-16": r"Hi g\d from process \d+",
+    },
+    "06-LockingExercise.ipynb": {
+        "nb06-03": r"Hiddy-ho!  I'm worker [A-J] and today I have to dig hole \d",
+        "nb06-06": r"Hiddy-ho!  I'm worker [A-J] and today I have to dig hole \d",
+    },
+}
+
+
+def assert_whole_lines(cell, pattern: str, where: str) -> None:
+    """The cell's outputs, exactly as stored, are one stdout stream whose every line matches."""
+    outputs = cell.get("outputs", [])
+    shown = f"{where}: outputs were:\n{json.dumps(outputs, indent=1)}"
+    assert [(o.get("output_type"), o.get("name")) for o in outputs] == [("stream", "stdout")], (
+        f"{where}: expected exactly one stdout stream output\n{shown}")
+    lines = _text(outputs[0].get("text", "")).splitlines()
+    assert lines, f"{where}: no lines\n{shown}"
+    broken = [line for line in lines if not re.fullmatch(pattern, line)]
+    assert not broken, f"{where}: lines not whole (/{pattern}/): {broken}\n{shown}"
 
 
 def stream_text(cell) -> str:
@@ -251,6 +276,33 @@ def test_check_interpreter_accepts_right_and_rejects_wrong_output():
             apply_check(check, cell, "self-test")
 
 
+def test_whole_line_check_rejects_split_lines_and_extra_outputs():
+    stream = nbformat.v4.new_output
+    pattern = r"Hi p\d from process \d+"
+    whole = nbformat.v4.new_code_cell(outputs=[stream("stream", name="stdout", text="Hi p1 from process 7\nHi p2 from process 8\n")])
+    assert_whole_lines(whole, pattern, "self-test")
+    split = [
+        # a line cut by a display between two streams (what issue 9 saw)
+        [stream("stream", name="stdout", text="Hi p1"), stream("display_data", data={"text/plain": ""}),
+         stream("stream", name="stdout", text=" from process 7\n")],
+        # fragments stored as separate outputs (nbclient merges nothing)
+        [stream("stream", name="stdout", text="Hi p1 "), stream("stream", name="stdout", text="from process 7\n")],
+        # one stream, but garbled
+        [stream("stream", name="stdout", text="Hi Hi p1 from process 7\np2 from process 8\n")],
+        [],
+    ]
+    for outputs in split:
+        with pytest.raises(AssertionError):
+            assert_whole_lines(nbformat.v4.new_code_cell(outputs=outputs), pattern, "self-test")
+
+
+def test_whole_line_cells_exist():
+    for name, by_id in WHOLE_LINES.items():
+        ids = {c.get("id") for c in nbformat.read(NOTEBOOKS / name, as_version=4).cells}
+        missing = set(by_id) - ids
+        assert not missing, f"{name}: no cells with ids {sorted(missing)} (WHOLE_LINES names them)"
+
+
 @pytest.mark.parametrize("path", notebook_paths(), ids=_ids(notebook_paths()))
 def test_committed_clean_and_valid(path: Path):
     nb = nbformat.read(path, as_version=4)
@@ -308,6 +360,11 @@ def test_notebook_runs_and_prints_what_the_lesson_promises(path: Path, kernel_sp
         check = cell.metadata.get("rc_check")
         if check:
             apply_check(check, cell, where)
+
+    by_id = {c.get("id"): c for c in nb.cells}
+    for cell_id, pattern in WHOLE_LINES.get(path.name, {}).items():
+        assert cell_id in by_id, f"{path.name}: no cell with id {cell_id!r}"
+        assert_whole_lines(by_id[cell_id], pattern, f"{path.name} cell {cell_id}")
 
     by_cell = load_python_checks().get(path.name, {})
     for key, fn in by_cell.items():

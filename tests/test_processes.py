@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import descendants, run_cell, running_kernel
+from conftest import descendants, frontend_outputs, run_cell, running_kernel
 
 # Helpers defined once per kernel: fork a child running `f`, announce it like Process::start.
 HELPERS = r"""
@@ -150,7 +150,7 @@ let worker = spawn("Slow-1", false, || {{
 }});
 """
     msg_id = kc.execute(code)
-    displays, stdout, idle = [], "", False
+    messages, idle = [], False
     deadline = time.monotonic() + 120
     released = False
     while not idle and time.monotonic() < deadline:
@@ -160,21 +160,24 @@ let worker = spawn("Slow-1", false, || {{
             continue
         if m["parent_header"].get("msg_id") != msg_id:
             continue
+        messages.append(m)
         t = m["msg_type"]
         if t in ("display_data", "update_display_data"):
             text = m["content"]["data"].get("text/plain", "")
-            displays.append(text)
             if not released and re.search(r"waiting for process \d+ \(Slow-1\)", text):
                 with open(fifo, "w") as f:
                     f.write("go\n")
                 released = True
-        elif t == "stream":
-            stdout += m["content"]["text"]
         elif t == "status" and m["content"]["execution_state"] == "idle":
             idle = True
-    assert released, displays
-    assert "worker released" in stdout
-    assert displays[-1] == "", "the waiting display is cleared at the end"
+    assert released, [m["msg_type"] for m in messages]
+    # At the end the notice is gone from the outputs (removed, not blanked): what is left is
+    # the worker's line, one stream output.
+    outputs = frontend_outputs(messages)
+    assert outputs == [{"output_type": "stream", "name": "stdout", "text": "worker released\n"}], outputs
+    kinds = [m["msg_type"] for m in messages]
+    assert kinds.index("display_data") < kinds.index("clear_output")
+    assert messages[kinds.index("clear_output")]["content"] == {"wait": True}
 
 
 def test_late_daemon_output_reaches_its_cell_labelled(helpers_kernel):

@@ -109,12 +109,17 @@ impl Record {
 
     /// The messages that replace what the frontend holds by the canonical outputs.
     fn canonical(&self) -> Vec<(&'static str, Value)> {
-        let mut msgs = vec![("clear_output", json!({"wait": true}))];
+        // With nothing to show, a waiting clear would leave the old outputs (the notice) up.
+        let mut msgs = vec![("clear_output", json!({"wait": !self.outputs.is_empty()}))];
         for out in &self.outputs {
             msgs.push(match out {
                 Output::Stream { name, text } => ("stream", json!({"name": name, "text": text})),
                 Output::Display(content) => ("display_data", content.clone()),
             });
+        }
+        if self.clear_before_next && !self.outputs.is_empty() {
+            // The cell's own `clear_output(wait)` still waits for the next output.
+            msgs.push(("clear_output", json!({"wait": true})));
         }
         msgs
     }
@@ -123,7 +128,6 @@ impl Record {
     fn replayed(&mut self) {
         self.scattered = false;
         self.notice = None;
-        self.clear_before_next = false;
     }
 
     fn give_up(&mut self) {
@@ -137,13 +141,13 @@ impl Worker {
     /// Publishes an output of `cell` and records it (until the cell finished).
     pub(super) fn cell_out(&self, st: &mut State, cell: u32, msg_type: &str, content: Value) {
         let Some(c) = st.cells.get_mut(&cell) else { return };
-        let Some(parent) = c.parent.clone() else { return };
+        let Some(parent) = &c.parent else { return };
         let over = !c.finished && c.outputs.add(msg_type, &content);
-        self.publisher.publish(Some(&parent), msg_type, content);
+        self.publisher.publish(Some(parent), msg_type, content);
         if over {
             // The notice must not stay where it is: remove it while the record is still small.
             if c.outputs.notice.is_some() {
-                replay(self, &parent, &mut c.outputs);
+                replay(self, parent, &mut c.outputs);
             }
             c.outputs.give_up();
         }
@@ -152,8 +156,8 @@ impl Worker {
     /// The cell asked for input: a later clear would take the typed answer away.
     pub(super) fn stop_replaying(&self, st: &mut State, cell: u32) {
         let Some(c) = st.cells.get_mut(&cell) else { return };
-        if let (Some(parent), Some(_)) = (c.parent.clone(), &c.outputs.notice) {
-            replay(self, &parent, &mut c.outputs);
+        if let (Some(parent), true) = (&c.parent, c.outputs.notice.is_some()) {
+            replay(self, parent, &mut c.outputs);
         }
         c.outputs.give_up();
     }
@@ -176,10 +180,8 @@ impl Worker {
     /// The cell's last output was published: puts it in canonical form if it is not.
     pub(super) fn settle(&self, st: &mut State, cell: u32) {
         let Some(c) = st.cells.get_mut(&cell) else { return };
-        if let Some(parent) = c.parent.clone() {
-            if c.outputs.needs_replay() {
-                replay(self, &parent, &mut c.outputs);
-            }
+        if let (Some(parent), true) = (&c.parent, c.outputs.needs_replay()) {
+            replay(self, parent, &mut c.outputs);
         }
         c.outputs = Record::default();
     }
@@ -238,6 +240,16 @@ mod tests {
         r.add("stream", &stream("y\n"));
         let expected = json!({"data": {"text/plain": "100%"}, "metadata": {}, "transient": {"display_id": "bar"}});
         assert_eq!(r.canonical()[1..], [("display_data", expected), ("stream", stream("xy\n"))]);
+    }
+
+    #[test]
+    fn a_notice_alone_is_cleared_at_once_and_a_waiting_clear_stays_waiting() {
+        let mut r = Record::default();
+        r.notice = Some(("wait-1".into(), "waiting".into()));
+        assert_eq!(r.canonical(), [("clear_output", json!({"wait": false}))]);
+        r.add("stream", &stream("a\n"));
+        r.add("clear_output", &json!({"wait": true}));
+        assert_eq!(r.canonical()[1..], [("stream", stream("a\n")), ("clear_output", json!({"wait": true}))]);
     }
 
     #[test]
