@@ -74,7 +74,7 @@ def lab(kernel_spec_dir, tmp_path_factory):
     port, token = _free_port(), secrets.token_hex(16)
     log = open(home / "server.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
@@ -119,15 +119,16 @@ def test_locked_cells_show_whole_lines_in_jupyterlab(lab, browser):
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
         " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=120_000)
-    # The student's "Run > Run All Cells", as JupyterLab's command (resolves when every cell ran).
-    ran = page.evaluate(
+    # The student's "Run > Run All Cells", as JupyterLab's command: it resolves when the cells ran
+    # (false here: the lesson's cell tagged raises-exception fails on purpose, after the locked
+    # cells; their outputs are checked below whatever follows them).
+    page.evaluate(
         """async () => {
             const app = window.jupyterapp;
             const panel = app.shell.currentWidget;
             await panel.sessionContext.ready;
             return await app.commands.execute('notebook:run-all-cells');
         }""")
-    assert ran is not False, "Run All Cells reported a failing cell"
     page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
         timeout=RUN_ALL_TIMEOUT_MS)
