@@ -188,7 +188,7 @@ def frontend_outputs(messages: list) -> list:
             target = content.get("transient", {}).get("display_id")
             for out, shown in zip(outputs, ids):
                 if target is not None and shown == target:
-                    out["data"] = output_from_msg({**msg, "msg_type": "display_data"})["data"]
+                    out["data"] = content.get("data", {})
                     out["metadata"] = content.get("metadata", {})
     return outputs
 

@@ -180,6 +180,33 @@ let worker = spawn("Slow-1", false, || {{
     assert messages[kinds.index("clear_output")]["content"] == {"wait": True}
 
 
+def test_lines_printed_under_a_lock_end_as_one_stream_output(helpers_kernel):
+    # pyprint! sends every word as its own write; live they arrive as many stream messages (and
+    # the waiting notice), but what the frontend keeps at the end is one stdout output whose lines
+    # are whole (issue 9): the kernel re-publishes the cell in canonical form.
+    _, kc = helpers_kernel
+    code = r"""
+let lock = Lock::new();
+println!("main first");
+for i in 0..8 {
+    let lock = lock.clone();
+    Process::new(move || {
+        lock.acquire();
+        pyprint!("Hi", format!("p{i}"), "from process", current_process().pid());
+        lock.release();
+    }).start();
+}
+"""
+    res = ok(run_cell(kc, code))
+    assert [(o["output_type"], o.get("name")) for o in res.outputs] == [("stream", "stdout")], res.outputs
+    lines = res.outputs[0]["text"].splitlines()
+    assert lines[0] == "main first"
+    assert sorted(re.fullmatch(r"Hi (p\d) from process \d+", line).group(1) for line in lines[1:]) == [f"p{i}" for i in range(8)], lines
+    # Live, the text came in pieces before the replay (a clear_output that waits for its successor).
+    kinds = [m["msg_type"] for m in res.messages]
+    assert kinds.count("stream") > 1 and {"wait": True} in [m["content"] for m in res.messages if m["msg_type"] == "clear_output"], kinds
+
+
 def test_late_daemon_output_reaches_its_cell_labelled(helpers_kernel):
     _, kc = helpers_kernel
     code1 = r"""
