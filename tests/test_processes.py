@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import collect_iopub, descendants, run_cell, running_kernel
+from conftest import collect_iopub, descendants, frontend_outputs, run_cell, running_kernel
 
 # Helpers defined once per kernel: fork a child running `f`, announce it like Process::start.
 HELPERS = r"""
@@ -150,7 +150,7 @@ let worker = spawn("Slow-1", false, || {{
 }});
 """
     msg_id = kc.execute(code)
-    displays, stdout, idle = [], "", False
+    messages, idle = [], False
     deadline = time.monotonic() + 120
     released = False
     while not idle and time.monotonic() < deadline:
@@ -160,21 +160,51 @@ let worker = spawn("Slow-1", false, || {{
             continue
         if m["parent_header"].get("msg_id") != msg_id:
             continue
+        messages.append(m)
         t = m["msg_type"]
         if t in ("display_data", "update_display_data"):
             text = m["content"]["data"].get("text/plain", "")
-            displays.append(text)
             if not released and re.search(r"waiting for process \d+ \(Slow-1\)", text):
                 with open(fifo, "w") as f:
                     f.write("go\n")
                 released = True
-        elif t == "stream":
-            stdout += m["content"]["text"]
         elif t == "status" and m["content"]["execution_state"] == "idle":
             idle = True
-    assert released, displays
-    assert "worker released" in stdout
-    assert displays[-1] == "", "the waiting display is cleared at the end"
+    assert released, [m["msg_type"] for m in messages]
+    # At the end the notice is gone from the outputs (removed, not blanked): what is left is
+    # the worker's line, one stream output.
+    outputs = frontend_outputs(messages)
+    assert outputs == [{"output_type": "stream", "name": "stdout", "text": "worker released\n"}], outputs
+    kinds = [m["msg_type"] for m in messages]
+    assert kinds.index("display_data") < kinds.index("clear_output")
+    assert messages[kinds.index("clear_output")]["content"] == {"wait": True}
+
+
+def test_lines_printed_under_a_lock_end_as_one_stream_output(helpers_kernel):
+    # pyprint! sends every word as its own write; live they arrive as many stream messages (and
+    # the waiting notice), but what the frontend keeps at the end is one stdout output whose lines
+    # are whole (issue 9): the kernel re-publishes the cell in canonical form.
+    _, kc = helpers_kernel
+    code = r"""
+let lock = Lock::new();
+println!("main first");
+for i in 0..8 {
+    let lock = lock.clone();
+    Process::new(move || {
+        lock.acquire();
+        pyprint!("Hi", format!("p{i}"), "from process", current_process().pid());
+        lock.release();
+    }).start();
+}
+"""
+    res = ok(run_cell(kc, code))
+    assert [(o["output_type"], o.get("name")) for o in res.outputs] == [("stream", "stdout")], res.outputs
+    lines = res.outputs[0]["text"].splitlines()
+    assert lines[0] == "main first"
+    assert sorted(re.fullmatch(r"Hi (p\d) from process \d+", line).group(1) for line in lines[1:]) == [f"p{i}" for i in range(8)], lines
+    # Live, the text came in pieces before the replay (a clear_output that waits for its successor).
+    kinds = [m["msg_type"] for m in res.messages]
+    assert kinds.count("stream") > 1 and {"wait": True} in [m["content"] for m in res.messages if m["msg_type"] == "clear_output"], kinds
 
 
 def test_late_daemon_output_reaches_its_cell_labelled(helpers_kernel):
