@@ -150,10 +150,15 @@ def run_cell(kc, code, timeout=TIMEOUT, on_stream=None):
         raise TimeoutError(f"cell did not finish within {timeout}s: {code[:60]!r}") from None
     elapsed = time.perf_counter() - t0
     out = []
+    # Our kernel re-publishes a cell's outputs in canonical form at its end, after a
+    # clear_output: only the messages before it are the live ones whose latency counts.
+    live = True
     for msg in messages:
+        if msg["msg_type"] == "clear_output":
+            live, out = False, []
         if msg["msg_type"] == "stream":
             out.append(msg["content"]["text"])
-            if on_stream:
+            if on_stream and live:
                 on_stream(msg["content"]["text"], msg["_arrival_us"])
     reply = kc.get_shell_msg(timeout=timeout)
     while reply["parent_header"].get("msg_id") != msg_id:

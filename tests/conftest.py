@@ -8,7 +8,12 @@ API other test files build on:
 - ``kernel`` (module): ``(km, kc)`` of a running kernel, shut down after the module.
 - ``fresh_kernel`` (function): the same, for tests that kill, interrupt or restart it.
 - ``run_cell(kc, code, ...) -> CellResult``: runs one cell and gathers every IOPub message
-  whose parent is that request, up to its ``idle`` status.
+  whose parent is that request, up to its ``idle`` status. ``outputs``, ``stdout`` and ``stderr``
+  are what a frontend holds at the end (``frontend_outputs``: ``clear_output`` and
+  ``update_display_data`` applied); ``messages`` and ``streams`` are the raw messages as they
+  arrived (for timing).
+- ``frontend_outputs(messages) -> list``: the nbformat outputs a frontend keeps from IOPub
+  messages, the way nbclient builds them (one output per message, nothing merged).
 """
 
 from __future__ import annotations
@@ -113,11 +118,15 @@ class CellResult:
 
     reply: dict
     status: str
+    # every raw stream message, in arrival order, even those a later clear_output removed:
     # (stream name, text, time.monotonic() when the message arrived here)
     streams: list = field(default_factory=list)
+    # the outputs a frontend holds at the end (frontend_outputs), as nbformat output dicts
+    outputs: list = field(default_factory=list)
+    # the text of the stdout / stderr stream outputs in ``outputs``
     stdout: str = ""
     stderr: str = ""
-    # display_data and update_display_data messages (whole messages)
+    # raw display_data and update_display_data messages (whole messages)
     displays: list = field(default_factory=list)
     # execute_result contents
     results: list = field(default_factory=list)
@@ -150,6 +159,40 @@ def collect_iopub(kc, msg_id: str, timeout: float) -> list:
         out.append(msg)
         if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
             return out
+
+
+def frontend_outputs(messages: list) -> list:
+    """The outputs a frontend keeps from ``messages``, as nbformat output dicts.
+
+    Follows nbclient (and the Jupyter messaging spec): each ``stream``, ``display_data``,
+    ``execute_result`` and ``error`` message adds one output; ``clear_output`` empties the list,
+    with ``wait: true`` only when the next output arrives; ``update_display_data`` replaces the
+    data of the outputs shown with that ``display_id``. Streams are not merged (nbclient does
+    not merge them, so neither does the saved notebook)."""
+    from nbformat.v4 import output_from_msg
+
+    outputs: list = []
+    ids: list = []  # display id (or None) of each output
+    clear_next = False
+    for msg in messages:
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "clear_output":
+            if content.get("wait"):
+                clear_next = True
+            else:
+                outputs, ids, clear_next = [], [], False
+        elif kind in ("stream", "display_data", "execute_result", "error"):
+            if clear_next:
+                outputs, ids, clear_next = [], [], False
+            outputs.append(output_from_msg(msg))
+            ids.append(content.get("transient", {}).get("display_id"))
+        elif kind == "update_display_data":
+            target = content.get("transient", {}).get("display_id")
+            for out, shown in zip(outputs, ids):
+                if target is not None and shown == target:
+                    out["data"] = content.get("data", {})
+                    out["metadata"] = content.get("metadata", {})
+    return outputs
 
 
 def _answer_stdin(kc, answers: list) -> bool:
@@ -198,8 +241,10 @@ def run_cell(kc, code: str, timeout: float = 120, allow_stdin: bool = False, std
             res.results.append(c)
         elif t == "error":
             res.errors.append(c)
-    res.stdout = "".join(text for name, text, _ in res.streams if name == "stdout")
-    res.stderr = "".join(text for name, text, _ in res.streams if name == "stderr")
+    res.outputs = frontend_outputs(messages)
+    shown = [o for o in res.outputs if o["output_type"] == "stream"]
+    res.stdout = "".join(o["text"] for o in shown if o["name"] == "stdout")
+    res.stderr = "".join(o["text"] for o in shown if o["name"] == "stderr")
     return res
 
 

@@ -43,6 +43,10 @@ keyed by notebook file name (``"02-ProcessesBasics.ipynb"``), then by cell index
 cells counted) or cell id; each callable gets ``(output_text, cell)`` after the run and asserts.
 Keys that name no notebook or no cell fail the test.
 
+Cells named in ``WHOLE_LINES`` (lines printed under a lock, issue 9) must moreover hold exactly one
+stdout stream output whose every line matches a pattern, in the saved notebook as nbformat stores
+it and in nbconvert's HTML and slides.
+
 Other rules checked here (issue 4): notebooks are committed with outputs cleared, are valid
 nbformat 4, use the ``rust-concurrency`` kernel, give every cell a ``slideshow.slide_type``, and
 credit the original module (Steven Bogaerts, CSinParallel, CC BY-SA 3.0). Errors are allowed only
@@ -55,6 +59,7 @@ its default). Executed copies are kept in ``tests/artifacts/notebooks/`` for ins
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import re
@@ -64,6 +69,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbconvert import HTMLExporter, SlidesExporter
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -115,9 +121,7 @@ def output_text(cell) -> str:
         elif kind in ("display_data", "execute_result", "update_display_data"):
             data = out.get("data", {})
             for mime in ("text/plain", "text/html"):
-                # (notebooks helper) skip empty text: the kernel's emptied "waiting for processes"
-                # display sits between stream fragments and must not break a line in two.
-                if mime in data and _text(data[mime]):
+                if mime in data:
                     parts.append(_text(data[mime]))
                     if not parts[-1].endswith("\n"):
                         parts.append("\n")
@@ -125,6 +129,49 @@ def output_text(cell) -> str:
             parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}\n")
             parts.extend(line + "\n" for line in out.get("traceback", []))
     return "".join(parts)
+
+
+# Cells whose lines one process prints while holding a lock (issue 9): each must reach the saved
+# notebook as one stdout stream output, nothing else, every line whole. Keyed by notebook, then
+# by cell id; the value is the pattern every line must match in full.
+WHOLE_LINES = {
+    "05-ExecutionOrderAndResources.ipynb": {
+        "nb05-10": r"Hi from process \d+ \(main process\)|Hi p\d from process \d+",
+        "nb05-16": r"Hi g\d from process \d+",
+    },
+    "06-LockingExercise.ipynb": {
+        "nb06-03": r"Hiddy-ho!  I'm worker [A-J] and today I have to dig hole \d",
+        "nb06-06": r"Hiddy-ho!  I'm worker [A-J] and today I have to dig hole \d",
+    },
+}
+
+
+def assert_whole_lines(cell, pattern: str, where: str) -> None:
+    """The cell's outputs, exactly as stored, are one stdout stream whose every line matches."""
+    outputs = cell.get("outputs", [])
+    shown = f"{where}: outputs were:\n{json.dumps(outputs, indent=1)}"
+    assert [(o.get("output_type"), o.get("name")) for o in outputs] == [("stream", "stdout")], (
+        f"{where}: expected exactly one stdout stream output\n{shown}")
+    lines = _text(outputs[0].get("text", "")).splitlines()
+    assert lines, f"{where}: no lines\n{shown}"
+    broken = [line for line in lines if not re.fullmatch(pattern, line)]
+    assert not broken, f"{where}: lines not whole (/{pattern}/): {broken}\n{shown}"
+
+
+def assert_whole_lines_rendered(page: str, cell_id: str, pattern: str, where: str) -> None:
+    """In nbconvert's HTML (``--to html`` and the decks render outputs alike) the cell has one
+    output block, and every line of it matches ``pattern``."""
+    start = page.find(f'id="cell-id={cell_id}"')
+    assert start >= 0, f"{where}: cell not in the HTML"
+    end = page.find('id="cell-id=', start + 1)
+    chunk = page[start:end if end > 0 else len(page)]
+    blocks = chunk.split('class="jp-OutputArea-child')[1:]
+    assert len(blocks) == 1, f"{where}: {len(blocks)} output blocks in the HTML, expected 1"
+    pres = re.findall(r"<pre>(.*?)</pre>", blocks[0], re.S)
+    assert len(pres) == 1, f"{where}: {len(pres)} <pre> in the output block"
+    lines = html.unescape(re.sub(r"<[^>]+>", "", pres[0])).splitlines()
+    broken = [line for line in lines if not re.fullmatch(pattern, line)]
+    assert lines and not broken, f"{where}: lines not whole in the HTML (/{pattern}/): {broken or lines}"
 
 
 def stream_text(cell) -> str:
@@ -255,6 +302,41 @@ def test_check_interpreter_accepts_right_and_rejects_wrong_output():
             apply_check(check, cell, "self-test")
 
 
+def test_whole_line_check_rejects_split_lines_and_extra_outputs():
+    stream = nbformat.v4.new_output
+    pattern = r"Hi p\d from process \d+"
+    whole = nbformat.v4.new_code_cell(outputs=[stream("stream", name="stdout", text="Hi p1 from process 7\nHi p2 from process 8\n")])
+    assert_whole_lines(whole, pattern, "self-test")
+    split = [
+        # a line cut by a display between two streams (what issue 9 saw)
+        [stream("stream", name="stdout", text="Hi p1"), stream("display_data", data={"text/plain": ""}),
+         stream("stream", name="stdout", text=" from process 7\n")],
+        # fragments stored as separate outputs (nbclient merges nothing)
+        [stream("stream", name="stdout", text="Hi p1 "), stream("stream", name="stdout", text="from process 7\n")],
+        # one stream, but garbled
+        [stream("stream", name="stdout", text="Hi Hi p1 from process 7\np2 from process 8\n")],
+        [],
+    ]
+    for outputs in split:
+        with pytest.raises(AssertionError):
+            assert_whole_lines(nbformat.v4.new_code_cell(outputs=outputs), pattern, "self-test")
+    # The same in nbconvert's HTML.
+    def page(outputs):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outputs, id="c1")])
+        return HTMLExporter().from_notebook_node(nb)[0]
+    assert_whole_lines_rendered(page(whole.outputs), "c1", pattern, "self-test")
+    for outputs in split:
+        with pytest.raises(AssertionError):
+            assert_whole_lines_rendered(page(outputs), "c1", pattern, "self-test")
+
+
+def test_whole_line_cells_exist():
+    for name, by_id in WHOLE_LINES.items():
+        ids = {c.get("id") for c in nbformat.read(NOTEBOOKS / name, as_version=4).cells}
+        missing = set(by_id) - ids
+        assert not missing, f"{name}: no cells with ids {sorted(missing)} (WHOLE_LINES names them)"
+
+
 @pytest.mark.parametrize("path", notebook_paths(), ids=_ids(notebook_paths()))
 def test_committed_clean_and_valid(path: Path):
     nb = nbformat.read(path, as_version=4)
@@ -312,6 +394,15 @@ def test_notebook_runs_and_prints_what_the_lesson_promises(path: Path, kernel_sp
         check = cell.metadata.get("rc_check")
         if check:
             apply_check(check, cell, where)
+
+    by_id = {c.get("id"): c for c in nb.cells}
+    whole = WHOLE_LINES.get(path.name, {})
+    pages = {kind: exporter().from_notebook_node(nb)[0] for kind, exporter in (("html", HTMLExporter), ("deck", SlidesExporter))} if whole else {}
+    for cell_id, pattern in whole.items():
+        assert cell_id in by_id, f"{path.name}: no cell with id {cell_id!r}"
+        assert_whole_lines(by_id[cell_id], pattern, f"{path.name} cell {cell_id}")
+        for kind, page in pages.items():
+            assert_whole_lines_rendered(page, cell_id, pattern, f"{path.name} cell {cell_id} ({kind})")
 
     by_cell = load_python_checks().get(path.name, {})
     for key, fn in by_cell.items():

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import descendants, run_cell, running_kernel
+from conftest import collect_iopub, descendants, frontend_outputs, run_cell, running_kernel
 
 # Helpers defined once per kernel: fork a child running `f`, announce it like Process::start.
 HELPERS = r"""
@@ -150,7 +150,7 @@ let worker = spawn("Slow-1", false, || {{
 }});
 """
     msg_id = kc.execute(code)
-    displays, stdout, idle = [], "", False
+    messages, idle = [], False
     deadline = time.monotonic() + 120
     released = False
     while not idle and time.monotonic() < deadline:
@@ -160,21 +160,51 @@ let worker = spawn("Slow-1", false, || {{
             continue
         if m["parent_header"].get("msg_id") != msg_id:
             continue
+        messages.append(m)
         t = m["msg_type"]
         if t in ("display_data", "update_display_data"):
             text = m["content"]["data"].get("text/plain", "")
-            displays.append(text)
             if not released and re.search(r"waiting for process \d+ \(Slow-1\)", text):
                 with open(fifo, "w") as f:
                     f.write("go\n")
                 released = True
-        elif t == "stream":
-            stdout += m["content"]["text"]
         elif t == "status" and m["content"]["execution_state"] == "idle":
             idle = True
-    assert released, displays
-    assert "worker released" in stdout
-    assert displays[-1] == "", "the waiting display is cleared at the end"
+    assert released, [m["msg_type"] for m in messages]
+    # At the end the notice is gone from the outputs (removed, not blanked): what is left is
+    # the worker's line, one stream output.
+    outputs = frontend_outputs(messages)
+    assert outputs == [{"output_type": "stream", "name": "stdout", "text": "worker released\n"}], outputs
+    kinds = [m["msg_type"] for m in messages]
+    assert kinds.index("display_data") < kinds.index("clear_output")
+    assert messages[kinds.index("clear_output")]["content"] == {"wait": True}
+
+
+def test_lines_printed_under_a_lock_end_as_one_stream_output(helpers_kernel):
+    # pyprint! sends every word as its own write; live they arrive as many stream messages (and
+    # the waiting notice), but what the frontend keeps at the end is one stdout output whose lines
+    # are whole (issue 9): the kernel re-publishes the cell in canonical form.
+    _, kc = helpers_kernel
+    code = r"""
+let lock = Lock::new();
+println!("main first");
+for i in 0..8 {
+    let lock = lock.clone();
+    Process::new(move || {
+        lock.acquire();
+        pyprint!("Hi", format!("p{i}"), "from process", current_process().pid());
+        lock.release();
+    }).start();
+}
+"""
+    res = ok(run_cell(kc, code))
+    assert [(o["output_type"], o.get("name")) for o in res.outputs] == [("stream", "stdout")], res.outputs
+    lines = res.outputs[0]["text"].splitlines()
+    assert lines[0] == "main first"
+    assert sorted(re.fullmatch(r"Hi (p\d) from process \d+", line).group(1) for line in lines[1:]) == [f"p{i}" for i in range(8)], lines
+    # Live, the text came in pieces before the replay (a clear_output that waits for its successor).
+    kinds = [m["msg_type"] for m in res.messages]
+    assert kinds.count("stream") > 1 and {"wait": True} in [m["content"] for m in res.messages if m["msg_type"] == "clear_output"], kinds
 
 
 def test_late_daemon_output_reaches_its_cell_labelled(helpers_kernel):
@@ -226,7 +256,13 @@ def test_runtime_panic_is_one_error_and_variables_survive(helpers_kernel):
     err = one_error(res)
     assert err["ename"] == "Panic"
     assert re.search(r"process \d+", err["evalue"])
-    assert "boom in the cell" in "\n".join(err["traceback"])
+    assert err["traceback"] == [err["evalue"]] and err["evalue"].endswith(": boom in the cell"), err
+    # Said once, without the generated file's location or the backtrace advice.
+    assert res.stderr == "", res.stderr
+    # A panic on a thread the cell started does not end the cell: it is shown, plainly.
+    res = ok(run_cell(kc, 'let h = std::thread::spawn(|| panic!("oops in a thread"));\nprintln!("failed: {}", h.join().is_err());'))
+    assert res.stdout == "failed: true\n"
+    assert res.stderr.strip() == "thread '<unnamed>' panicked: oops in a thread", res.stderr
     res = ok(run_cell(kc, "survivor + 1"))
     assert res.results[0]["data"]["text/plain"] == "42"
 
@@ -312,7 +348,7 @@ worker.join();
 println!("exit code {:?}", worker.exitcode());
 """
     res = ok(run_cell(kc, code))
-    assert re.search(r"Process Worker \(pid \d+\) panicked: oops in the child", res.stderr), res.stderr
+    assert re.fullmatch(r"Process Worker \(pid \d+\) panicked: oops in the child\n", res.stderr), res.stderr
     assert res.stdout.splitlines()[-1] == "exit code Some(1)", res.stdout
 
 
@@ -386,8 +422,11 @@ multiproc::sys::wait::poll_readable(fd, None, "Queue::get");
     assert reply["ename"] == "Interrupted"
     # What the student reads: where the cell was waiting, and that earlier variables are kept.
     said = "\n".join(reply["traceback"])
-    assert "the stop button was pressed while this cell was waiting in Queue::get" in said, said
-    assert "variables from earlier cells are kept" in reply["evalue"], reply["evalue"]
+    assert reply["evalue"].startswith(
+        "Stopped (you pressed ■) while the cell was waiting in Queue::get. Variables from earlier cells are kept."
+    ), reply["evalue"]
+    assert reply["traceback"] == [reply["evalue"]]
+    assert not any(word in said for word in NOISE), said
     assert took < 1.5, f"interrupt took {took:.2f} s"
     # The children are gone: at most zombies remain, waiting for their parent (the cell's
     # process) to collect them, which the next cell does.
@@ -397,6 +436,67 @@ multiproc::sys::wait::poll_readable(fd, None, "Queue::get");
     assert int(res.results[0]["data"]["text/plain"]) == len(left)
     assert set(descendants(kpid)) <= before
     res = ok(run_cell(kc, "kept * 2 + 2"))
+    assert res.results[0]["data"]["text/plain"] == "42"
+
+
+def stop_after(km, kc, code: str, marker: str) -> dict:
+    """Runs `code`, presses stop once `marker` was printed; returns the reply content with
+    "streams" (every stream text of the cell, in order) and "errors" (its error contents)."""
+    msg_id = kc.execute(code)
+    seen = []
+    deadline = time.monotonic() + 120
+    while not any(m["msg_type"] == "stream" and marker in m["content"]["text"] for m in seen):
+        assert time.monotonic() < deadline, "cell never printed its marker"
+        try:
+            m = kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if m["parent_header"].get("msg_id") == msg_id:
+            seen.append(m)
+    km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=30)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    seen += collect_iopub(kc, msg_id, 30)
+    content = dict(reply["content"])
+    content["streams"] = [m["content"]["text"] for m in seen if m["msg_type"] == "stream"]
+    content["errors"] = [m["content"] for m in seen if m["msg_type"] == "error"]
+    return content
+
+
+NOISE = ("panicked", "RUST_BACKTRACE", "src/lib.rs", "support-crate", "ring.rs", "thread '")
+
+
+def test_stop_button_gives_one_message_in_the_cells_terms(fresh_kernel):
+    # The lesson's "the parent sends a name": the child waits in Queue::get, the parent in sleep.
+    km, kc = fresh_kernel
+    ok(run_cell(kc, "let kept = 2;", timeout=300))
+    code = r"""
+let q: Queue<String> = Queue::new();
+let q2 = q.clone();
+let mut p = Process::new(move || { println!("child waits"); let n = q2.get(); println!("{n}"); });
+p.start();
+sleep(100000.0);
+q.put("Anna".to_string());
+p.join();
+"""
+    res = stop_after(km, kc, code, "child waits")
+    assert res["status"] == "error" and res["ename"] == "Interrupted"
+    assert len(res["errors"]) == 1
+    pid = re.search(r"Terminated: (\d+) \(Process-1\)\.$", res["evalue"])
+    assert res["evalue"].startswith(
+        "Stopped (you pressed ■) while the cell was waiting in sleep. Variables from earlier cells are kept. Terminated: "
+    ), res["evalue"]
+    assert pid, res["evalue"]
+    # Said once: the traceback is that one line, and no stream repeats it or adds a panic report.
+    assert res["traceback"] == [res["evalue"]]
+    shown = "".join(res["streams"]) + "\n".join(res["traceback"])
+    assert not any(word in shown for word in NOISE), shown
+    assert "".join(res["streams"]) == "child waits\n"
+    # The parent blocked in Queue::get itself.
+    res = stop_after(km, kc, 'let q: Queue<i32> = Queue::new();\nprintln!("waiting");\nlet who = q.get();', "waiting")
+    assert res["evalue"] == "Stopped (you pressed ■) while the cell was waiting in Queue::get. Variables from earlier cells are kept.", res["evalue"]
+    assert "".join(res["streams"]) == "waiting\n"
+    res = ok(run_cell(kc, "kept * 21"))
     assert res.results[0]["data"]["text/plain"] == "42"
 
 
@@ -447,11 +547,41 @@ def test_fork_bomb_is_capped_and_kernel_survives(fresh_kernel):
     text = "\n".join(error["traceback"]) + error["evalue"] + res.stderr
     assert re.search(r"too many processes", text, re.I), text
     assert "Terminated:" in error["evalue"], error["evalue"]
+    assert_one_cap_summary(res)
     kpid = kernel_pid(km)
     alive = [p for p in descendants(kpid) if proc_state(p) not in ("Z", None)]
     assert len(alive) <= 1 + 4, alive  # the runtime (plus evcxr's helpers, if any)
     res = ok(run_cell(kc, "40 + 2"))
     assert res.results[0]["data"]["text/plain"] == "42"
+
+
+def assert_one_cap_summary(res):
+    """The cell failed with one summary of the process cap and nothing else about it."""
+    err = one_error(res)
+    assert err["ename"] == "TooManyProcesses", err
+    assert err["traceback"] == [err["evalue"]]
+    said = err["evalue"]
+    assert re.match(r"Too many processes: \d+ process(es)? could not be started, because at most 64 may run at once", said), said
+    assert "set MULTIPROC_MAX_PROCESSES in the kernel's environment" in said, said
+    # Long lists are counted, not spelled out.
+    assert len(re.findall(r"\d+ \(Process-", said)) <= 6, said
+    assert "panicked" not in res.stderr and "Too many" not in res.stderr, res.stderr[:2000]
+
+
+def test_fork_bomb_of_processes_starting_processes_gives_one_summary(fresh_kernel):
+    km, kc = fresh_kernel
+    # Every child starts children until the cap refuses: dozens of processes hit the cap at once.
+    code = "fn bomb() { loop { let mut p = Process::new(bomb); p.start(); } }\nbomb();"
+    res = run_cell(kc, code, timeout=300)
+    assert_one_cap_summary(res)
+    refused = int(re.match(r"Too many processes: (\d+)", res.errors[0]["evalue"])[1])
+    assert refused >= 2, res.errors[0]["evalue"]
+    assert re.search(r"Terminated: \d+ processes \(", res.errors[0]["evalue"]), res.errors[0]["evalue"]
+    res = ok(run_cell(kc, "40 + 2"))
+    assert res.results[0]["data"]["text/plain"] == "42"
+    # The count is per cell: a single refused start later says 1.
+    res = run_cell(kc, "let keep: Vec<Process> = (0..70).map(|_| { let mut p = Process::new(|| sleep(100000.0)); p.start(); p }).collect();")
+    assert res.errors[0]["evalue"].startswith("Too many processes: 1 process could not be started"), res.errors[0]
 
 
 WMEM_MAX = "/proc/sys/net/core/wmem_max"

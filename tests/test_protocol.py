@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import queue
+import re
 import time
 import uuid
 
@@ -528,6 +529,9 @@ def test_kernel_exits_when_its_parent_is_gone(kernel_spec_dir, tmp_path):
             parent.wait()
 
 
+STARTING_NOTICE = re.compile(r"Starting the Rust compiler \(about \d+ s, only once per kernel\)…")
+
+
 def test_input_request_on_stdin(kernel_spec_dir):
     from conftest import KERNEL_NAME, stop_kernel
     from jupyter_client.manager import start_new_kernel
@@ -537,9 +541,32 @@ def test_input_request_on_stdin(kernel_spec_dir):
     km, kc = start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=180, env=env)
     try:
         code = 'let who = input("Name? ", "nobody"); println!("hello {who}");'
+        # The first cell of a fresh kernel waits for the evaluator (it compiles the support
+        # crate's start-up cell for seconds after kernel_info was answered): it says so at once,
+        # as its first output, and empties that display when the evaluator is ready, before
+        # the cell's own output (so saved notebooks and decks do not keep it). Only that cell.
+        first = run_cell(kc, 'println!("first");', timeout=300)
+        assert first.status == "ok", first.errors
+        outputs = [m for m in first.messages if m["msg_type"] in ("stream", "display_data", "update_display_data", "error", "execute_result")]
+        shown, emptied, own = outputs[0], outputs[1], outputs[2:]
+        assert shown["msg_type"] == "display_data", outputs
+        assert STARTING_NOTICE.fullmatch(shown["content"]["data"]["text/plain"]), outputs
+        assert emptied["msg_type"] == "update_display_data", outputs
+        assert emptied["content"]["transient"] == shown["content"]["transient"], outputs
+        assert emptied["content"]["data"] == {"text/plain": ""}
+        assert [m["msg_type"] for m in own] == ["stream"] and first.stdout == "first\n"
+        again = run_cell(kc, 'println!("second");')
+        assert again.displays == [] and again.stdout == "second\n"
         asked = run_cell(kc, code, allow_stdin=True, stdin_answers=["Ada"])
         assert asked.status == "ok", asked.errors
         assert "hello Ada" in asked.stdout
+        # Just Enter: the default, and the prompt only once (the frontend shows it with the
+        # answer under the cell; the kernel prints no second copy of it).
+        empty = run_cell(kc, code, allow_stdin=True, stdin_answers=[""])
+        assert empty.status == "ok", empty.errors
+        assert empty.stdout == "nobody\nhello nobody\n", empty.stdout
+        asked_for = [m for m in empty.messages if m["msg_type"] == "stream" and "Name?" in m["content"]["text"]]
+        assert asked_for == []
         # Without stdin the frontend is never asked and the default is used.
         not_asked = run_cell(kc, code, allow_stdin=False)
         assert not_asked.status == "ok", not_asked.errors

@@ -138,6 +138,9 @@ pub struct ControlPage {
     pub live_processes: AtomicU32,
     /// Cap on `live_processes` (0 = use the default).
     pub max_processes: AtomicU32,
+    /// Starts refused by the cap since the kernel last reset it (once per cell), in every
+    /// process: the kernel reports them in one summary.
+    pub refused_starts: AtomicU32,
 }
 
 impl ControlPage {

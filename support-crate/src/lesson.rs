@@ -128,7 +128,8 @@ fn answer_with_default(prompt: &str, default: &str) -> String {
 /// Asks the person at the notebook (or terminal) for a line of text (Python's `input`).
 ///
 /// - In the notebook kernel, the notebook shows an input box (Jupyter's stdin); an empty
-///   answer, or nobody there to answer, gives `default` (printed after the prompt).
+///   answer gives `default` (printed on its own line: the notebook already shows the prompt),
+///   and so does nobody there to answer (printed after the prompt).
 /// - With `MULTIPROC_UNATTENDED=1`, or outside the kernel when standard input is not a
 ///   terminal (tests, CI, a child process), it prints the prompt and the default and returns
 ///   the default.
@@ -149,8 +150,11 @@ pub fn input(prompt: &str, default: &str) -> String {
         let _ = std::io::stdout().flush();
         let msg = ToKernel::Input { prompt: prompt.to_string(), password: false };
         return match link.request(&msg, None, "input") {
-            // An empty answer (just Enter) takes the default, as in a terminal.
             Ok(FromKernel::Input { value: Some(text) }) if !text.is_empty() => text,
+            // An empty answer (just Enter) takes the default, as in a terminal. The notebook
+            // already shows the prompt with the (empty) answer under the cell, so only the
+            // default is printed, where the answer would be.
+            Ok(FromKernel::Input { value: Some(_) }) => answer_with_default("", default),
             _ => answer_with_default(prompt, default),
         };
     }

@@ -723,8 +723,19 @@ fn install_panic_hook() {
             // SAFETY: set once per child from a leaked Box, never freed.
             let name = unsafe { &*name };
             let reason = info.payload_as_str().unwrap_or("(no message)");
-            let place =
-                info.location().map(|l| format!(" (at {}:{})", l.file(), l.line())).unwrap_or_default();
+            let in_notebook = kernel_link::control_page().is_some();
+            if in_notebook && (crate::sys::report::stopped_in(reason).is_some() || reason.starts_with(TOO_MANY)) {
+                // The stop button, or the process cap (a runaway loop of processes starting
+                // processes): the kernel's one message names the processes it terminated and
+                // counts the starts the cap refused.
+                return;
+            }
+            // In the notebook the location is the kernel's generated file or the support
+            // crate's sources, neither of which the student wrote.
+            let place = match info.location() {
+                Some(l) if !in_notebook => format!(" (at {}:{})", l.file(), l.line()),
+                _ => String::new(),
+            };
             let line = format!("Process {name} (pid {}) panicked: {reason}{place}\n", getpid());
             write_fd(2, line.as_bytes());
         }));
@@ -861,6 +872,9 @@ impl Slot {
     }
 }
 
+/// Start of the panic message of a start refused by the process cap.
+const TOO_MANY: &str = "Too many processes:";
+
 fn reserve_slot(st: &State) -> Result<Slot, String> {
     if let Some(page) = kernel_link::control_page() {
         let max = match page.max_processes.load(Ordering::Acquire) {
@@ -873,8 +887,9 @@ fn reserve_slot(st: &State) -> Result<Slot, String> {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
             .map(|_| Slot::Kernel(page))
             .map_err(|n| {
+                page.refused_starts.fetch_add(1, Ordering::AcqRel);
                 format!(
-                    "Too many processes: this notebook already has {n} processes running (the limit \
+                    "{TOO_MANY} this notebook already has {n} processes running (the limit \
                      is {max}). Join or terminate some of them before starting more."
                 )
             });
@@ -886,7 +901,7 @@ fn reserve_slot(st: &State) -> Result<Slot, String> {
     let live = st.children.iter().filter(|c| c.exitcode.is_none()).count();
     if live >= max {
         return Err(format!(
-            "Too many processes: this program already has {live} child processes running (the \
+            "{TOO_MANY} this program already has {live} child processes running (the \
              limit is {max}, set by {MAX_PROCESSES_ENV}). Join or terminate some of them before \
              starting more."
         ));

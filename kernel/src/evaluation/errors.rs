@@ -1,10 +1,14 @@
 //! Turning evcxr's errors into one Jupyter `error`: rustc's messages pointing at the cell's own
 //! lines, without terminal colour codes.
 //!
-//! evcxr's `build_report` renders through a colour-capable report library; we render the
-//! spans ourselves as plain text (the frontend shows the traceback verbatim).
+//! rustc's own layout is kept (the frontend shows the traceback verbatim, so it must be plain
+//! text): [`remap`] moves rustc's rendered text to the cell's lines, [`spans`] draws the same
+//! layout from evcxr's spans when rustc's text shows generated code.
 
 use evcxr::CompilationError;
+
+mod remap;
+mod spans;
 
 /// `text` without terminal escape sequences (CSI `ESC [ … final` and OSC `ESC ] … BEL/ST`).
 ///
@@ -56,63 +60,44 @@ pub fn is_main_message(error: &CompilationError) -> bool {
     matches!(error.level(), "error" | "warning")
 }
 
+/// The `evalue` and traceback of a cell that did not compile: its errors first (the first
+/// one's message is the `evalue`), then warnings about the cell's own lines; warnings about
+/// code of earlier cells (which evcxr compiles again) are left out.
+pub fn failed_cell(errs: &[CompilationError], code: &str) -> (String, Vec<String>) {
+    let is_error = |e: &&CompilationError| e.level() != "warning";
+    let about_the_cell = |e: &&CompilationError| e.spanned_messages().iter().any(|m| m.span.is_some());
+    let shown: Vec<&CompilationError> =
+        errs.iter().filter(is_error).chain(errs.iter().filter(|e| !is_error(e) && about_the_cell(e))).collect();
+    let evalue = shown.first().map(|e| e.message()).unwrap_or_else(|| "compilation failed".into());
+    (evalue, shown.iter().map(|e| render(e, code)).collect())
+}
+
 /// Explanation for a cell whose last line is a value that cannot be shown.
 const FINAL_VALUE_NOT_DEBUG: &str = "note: the last line of this cell has no `;`, so the notebook shows its value with `{:?}`, \
 which needs the `Debug` trait. Put `#[derive(Debug)]` above the type's definition, or end the \
 line with `;` if you do not want to see the value.";
 
-/// Renders one compilation error like rustc does, with the cell's line numbers.
+/// Renders one compilation error like rustc does, with the cell's line numbers: rustc's own
+/// text moved to the cell when every line it shows is the cell's (see [`remap`]), otherwise
+/// drawn from the spans evcxr mapped to the cell (see [`spans`]).
 pub fn render(error: &CompilationError, code: &str) -> String {
-    let lines: Vec<&str> = code.lines().collect();
-    let mut out = String::new();
-    let head = match error.code() {
-        Some(c) => format!("{}[{c}]: {}", error.level(), error.message()),
-        None => format!("{}: {}", error.level(), error.message()),
-    };
-    out.push_str(&head);
-    out.push('\n');
-    let mut shown = false;
-    for m in error.spanned_messages() {
-        let Some(span) = m.span else { continue };
-        shown = true;
-        let width = span.end_line.to_string().len();
-        out.push_str(&format!("{:width$}--> cell:{}:{}\n", "", span.start_line, span.start_column));
-        for ln in span.start_line..=span.end_line {
-            let text = lines.get(ln.wrapping_sub(1)).copied().unwrap_or("");
-            out.push_str(&format!("{ln:>width$} | {text}\n"));
-            if ln == span.start_line {
-                let start = span.start_column.saturating_sub(1);
-                let end = if span.end_line == span.start_line { span.end_column.saturating_sub(1).max(start + 1) } else { text.chars().count().max(start + 1) };
-                let mark = if m.is_primary { '^' } else { '-' };
-                out.push_str(&format!(
-                    "{:width$} | {}{} {}\n",
-                    "",
-                    " ".repeat(start),
-                    mark.to_string().repeat(end - start),
-                    m.label
-                ));
+    let mut out = match remap::rustc_layout(error, code) {
+        Some(text) => text,
+        None => {
+            if error.spanned_messages().iter().all(|m| m.span.is_none())
+                && error.code() == Some("E0277")
+                && error.message().contains("doesn't implement `Debug`")
+            {
+                // The span is in evcxr's wrapper that formats the cell's value: rustc's rendering
+                // would point at generated code the student never wrote.
+                return format!("{}\n{FINAL_VALUE_NOT_DEBUG}\n", spans::head(error));
             }
+            spans::layout(error, code)
         }
-    }
-    if !shown && error.code() == Some("E0277") && error.message().contains("doesn't implement `Debug`") {
-        // The span is in evcxr's wrapper that formats the cell's value: rustc's rendering would
-        // point at generated code the student never wrote.
-        out.push_str(FINAL_VALUE_NOT_DEBUG);
-        out.push('\n');
-        return out;
-    }
-    if !shown {
-        let rendered = strip_ansi(&error.rendered());
-        if !rendered.trim().is_empty() {
-            out.push_str(rendered.trim_end());
-            out.push('\n');
-        }
-    }
-    for h in error.help() {
-        out.push_str(&format!("help: {}\n", h.trim_end()));
-    }
+    };
     if let Some(hint) = error.evcxr_extra_hint() {
-        out.push_str(&format!("note: {hint}\n"));
+        out.push_str(&format!("\n  = note: {hint}"));
     }
+    out.push('\n');
     out
 }

@@ -7,9 +7,11 @@ pub mod annotate;
 pub mod cache_slot;
 pub mod completion;
 pub mod errors;
+pub mod outcome;
 pub mod memory;
 pub mod prebuilt;
 pub mod runtime;
+pub mod startup;
 pub mod toolchain;
 
 use std::path::PathBuf;
@@ -50,12 +52,16 @@ impl<T: std::fmt::Debug + ?Sized> KernelShowFinalValue for T {
         }
     }
 }"#;
-/// Preloaded function the runtime calls after each cell (see `runtime::FLUSH_SYMBOL`); it also
-/// reaps the cell's finished, never-joined processes.
+/// Preloaded functions the runtime calls after and before each cell (see `runtime::FLUSH_SYMBOL`
+/// and `runtime::BEFORE_CELL_SYMBOL`); the one after also reaps the cell's finished,
+/// never-joined processes.
 fn flush_output_item() -> String {
     format!(
         "#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    use std::io::Write;\n    let _ = std::io::stdout().flush();\n    let _ = std::io::stderr().flush();\n    multiproc::process::reap_finished();\n}}",
         runtime::FLUSH_SYMBOL
+    ) + &format!(
+        "\n#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    multiproc::sys::report::install_for_notebook();\n}}",
+        runtime::BEFORE_CELL_SYMBOL
     )
 }
 /// How long terminated processes get between SIGTERM and SIGKILL.
@@ -267,6 +273,7 @@ impl Evaluator {
         if timing_enabled() {
             eprintln!("[timing] start-up: evcxr context {:?}, preload {:?}", t1 - t0, t1.elapsed());
         }
+        startup::record(t0.elapsed());
         // Start-up freed a few hundred MB of analysis data; give it back before the first cell.
         memory::trim_now();
         Ok(ev)
@@ -304,6 +311,7 @@ impl Evaluator {
         self.running.code_running.store(true, Ordering::SeqCst);
         self.running.cell.store(cell, Ordering::SeqCst);
         self.supervisor.as_ref().expect("supervisor").begin(cell, Some(req.parent), req.allow_stdin);
+        page_of(&self.shared).refused_starts.store(0, Ordering::SeqCst);
         let started = Instant::now();
         let result = annotate::execute(self.ctx.as_mut().expect("context"), req.code);
         self.running.code_running.store(false, Ordering::SeqCst);
@@ -321,29 +329,17 @@ impl Evaluator {
         self.running.cell.store(0, Ordering::SeqCst);
         let interrupted = page_of(&self.shared).interrupt_cell.load(Ordering::SeqCst) == cell;
         let runtime_killed = self.running.runtime_killed.load(Ordering::SeqCst) == cell;
-        let terminated = if report.terminated.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " Terminated: {}.",
-                report.terminated.iter().map(|(p, n)| format!("{p} ({n})")).collect::<Vec<_>>().join(", ")
-            )
-        };
+        let terminated = outcome::terminated(&report.terminated);
         match result {
             Ok(outputs) => {
-                if report.panicked {
+                if report.panicked || interrupted {
                     let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
-                    let msg = report.panic_message.trim().to_string();
-                    if interrupted || msg.contains("Interrupted: the stop button was pressed") {
-                        let evalue = format!("the cell was stopped; variables from earlier cells are kept.{terminated}");
-                        return error("Interrupted", evalue.clone(), vec![msg, evalue]);
-                    }
-                    let evalue = format!("the cell's code panicked in process {runtime} (the notebook's main process).{terminated}");
-                    return error("Panic", evalue.clone(), vec![evalue, msg]);
-                }
-                if interrupted {
-                    let evalue = format!("the cell was stopped.{terminated}");
-                    return error("Interrupted", evalue.clone(), vec![evalue]);
+                    let page = page_of(&self.shared);
+                    let cap = outcome::Cap {
+                        refused: page.refused_starts.load(Ordering::SeqCst),
+                        max: page.max_processes.load(Ordering::SeqCst),
+                    };
+                    return outcome::panicked(&report.panic_message, interrupted, runtime, cap, &terminated);
                 }
                 // A cell whose last expression is a loop or a call returning nothing has the
                 // value `()`: showing "()" under every such cell only puzzles beginners.
@@ -361,10 +357,7 @@ impl Evaluator {
                 CellOutcome::Ok
             }
             Err(evcxr::Error::CompilationErrors(errs)) => {
-                // The first error, not a warning (warnings from earlier cells come first).
-                let first = errs.iter().find(|e| e.level() == "error").or(errs.first());
-                let evalue = first.map(|e| e.message()).unwrap_or_else(|| "compilation failed".into());
-                let traceback = errs.iter().map(|e| errors::render(e, req.code)).collect();
+                let (evalue, traceback) = errors::failed_cell(&errs, req.code);
                 error("CompilationError", evalue, traceback)
             }
             Err(evcxr::Error::SubprocessTerminated(msg)) => {

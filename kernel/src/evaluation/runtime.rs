@@ -31,6 +31,10 @@ const IS_RUNTIME_ENV: &str = "EVCXR_IS_RUNTIME";
 /// processes (the cells' copy is the one that counts), so the function also reaps the
 /// processes that finished and were never joined: no zombies pile up under the runtime.
 pub const FLUSH_SYMBOL: &str = "rust_concurrency_kernel_flush_output";
+/// Function every compiled cell exports, called before the cell's code: it installs the
+/// notebook's panic hook in the cells' `libstd` (once per runtime process, so also in a runtime
+/// that evcxr restarted; see `multiproc::sys::report`).
+pub const BEFORE_CELL_SYMBOL: &str = "rust_concurrency_kernel_before_cell";
 /// Send buffer we ask for on fd 1 / fd 2 (the kernel caps it at `wmem_max`).
 const SEND_BUFFER: libc::c_int = 4 << 20;
 
@@ -166,6 +170,9 @@ impl Runtime {
         // SAFETY: evcxr's generated entry point has exactly this signature.
         unsafe {
             let entry = lib.get::<extern "C" fn(*mut c_void) -> *mut c_void>(func.as_bytes())?;
+            if let Ok(before) = lib.get::<extern "C" fn()>(BEFORE_CELL_SYMBOL.as_bytes()) {
+                before();
+            }
             self.variable_store = entry(self.variable_store);
             if let Ok(flush) = lib.get::<extern "C" fn()>(FLUSH_SYMBOL.as_bytes()) {
                 flush();

@@ -4,7 +4,7 @@
 use super::Shared;
 use super::history::History;
 use crate::evaluation::errors::strip_ansi;
-use crate::evaluation::{CellOutcome, CellRequest, Evaluator};
+use crate::evaluation::{CellOutcome, CellRequest, Evaluator, startup};
 use crate::wire::message::Message;
 use serde_json::{Value, json};
 
@@ -20,6 +20,21 @@ pub struct CellState {
 }
 
 impl CellState {
+    /// True while the evaluator is still starting in the background.
+    pub fn still_starting(&mut self) -> bool {
+        let Some(rx) = &self.starting else { return false };
+        match rx.try_recv() {
+            Ok(ev) => {
+                self.evaluator = ev;
+                self.starting = None;
+                false
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => true,
+            // `ready` reports the ended start-up thread.
+            Err(crossbeam_channel::TryRecvError::Disconnected) => false,
+        }
+    }
+
     /// The evaluator, waiting for it if it is still starting (the first cell waits; requests
     /// that need no evaluator, such as `kernel_info_request`, are answered meanwhile).
     pub fn ready(&mut self) -> &mut Result<Evaluator, String> {
@@ -72,7 +87,23 @@ pub fn handle(shared: &Shared, state: &mut CellState, msg: &Message) -> (Value, 
             json!({ "code": opts.code, "execution_count": count }),
         );
     }
-    let outcome = match state.ready() {
+    // Said at once while the cell waits, as a display that is emptied when the evaluator is
+    // ready: the notice is not left in saved notebooks or decks (like the "waiting for
+    // processes" display), and a stream check's first line stays the cell's own.
+    let notice = (!opts.silent && state.still_starting()).then(|| {
+        let id = format!("starting-{}", uuid::Uuid::new_v4());
+        shared.publisher.publish(Some(msg), "display_data", json!({
+            "data": { "text/plain": startup::notice() }, "metadata": {}, "transient": { "display_id": id },
+        }));
+        id
+    });
+    let ready = state.ready();
+    if let Some(id) = notice {
+        shared.publisher.publish(Some(msg), "update_display_data", json!({
+            "data": { "text/plain": "" }, "metadata": {}, "transient": { "display_id": id },
+        }));
+    }
+    let outcome = match ready {
         Ok(ev) => ev.execute(CellRequest {
             parent: msg,
             code: opts.code,

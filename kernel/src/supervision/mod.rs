@@ -11,6 +11,7 @@
 pub mod cleanup;
 pub mod control;
 pub mod lines;
+pub mod outputs;
 pub mod receiver;
 
 use std::collections::HashMap;
@@ -92,7 +93,8 @@ struct Cell {
     window_lines: u32,
     window_bytes: usize,
     dropped: u64,
-    wait_display: Option<(String, String)>,
+    /// What the cell published, for the canonical replay when it ends (`outputs.rs`).
+    outputs: outputs::Record,
     late: HashMap<i32, LateView>,
     terminated: Vec<(i32, String)>,
     /// The cell's code panicked and its processes are being terminated (once).
@@ -173,7 +175,7 @@ impl Supervisor {
                 window_lines: 0,
                 window_bytes: 0,
                 dropped: 0,
-                wait_display: None,
+                outputs: outputs::Record::default(),
                 late: HashMap::new(),
                 terminated: Vec::new(),
                 stopping: false,
@@ -420,6 +422,12 @@ impl Worker {
                             continue;
                         }
                     } else {
+                        if bare.starts_with(multiproc::sys::report::NOTE) {
+                            // The runtime's note about the cell's panic or stop, for the
+                            // error message only (see `multiproc::sys::report`).
+                            c.runtime_stderr = vec![bare.to_string()];
+                            continue;
+                        }
                         if bare.starts_with("thread '") {
                             c.runtime_stderr.clear();
                         }
@@ -442,9 +450,8 @@ impl Worker {
             c.window_lines = 0;
             c.window_bytes = 0;
             if dropped > 0 {
-                let parent = c.parent.clone();
                 self.flush_pending(st);
-                self.rate_notice(parent.as_ref(), dropped);
+                self.rate_notice(st, cell, dropped);
             }
         }
         let Some(c) = st.cells.get_mut(&cell) else { return };
@@ -484,8 +491,8 @@ impl Worker {
         }
     }
 
-    fn rate_notice(&self, parent: Option<&Message>, dropped: u64) {
-        self.publish(parent, "stream", json!({
+    fn rate_notice(&self, st: &mut State, cell: u32, dropped: u64) {
+        self.cell_out(st, cell, "stream", json!({
             "name": "stderr",
             "text": format!("[output rate-limited: {dropped} lines dropped]\n"),
         }));
@@ -501,9 +508,7 @@ impl Worker {
     fn flush_pending(&self, st: &mut State) {
         st.pending_since = None;
         if let Some((cell, stream, text)) = st.pending.take() {
-            if let Some(c) = st.cells.get(&cell) {
-                self.publish(c.parent.as_ref(), "stream", json!({"name": stream.name(), "text": text}));
-            }
+            self.cell_out(st, cell, "stream", json!({"name": stream.name(), "text": text}));
         }
     }
 
@@ -521,18 +526,16 @@ impl Worker {
             ToKernel::Display { data, metadata, display_id, update } => {
                 let cell = self.cell_of(st, pid);
                 self.flush_pending(st);
-                let Some(c) = st.cells.get(&cell) else { return };
                 let mut content = json!({"data": data, "metadata": metadata});
                 if let Some(id) = display_id {
                     content["transient"] = json!({"display_id": id});
                 }
-                self.publish(c.parent.as_ref(), if update { "update_display_data" } else { "display_data" }, content);
+                self.cell_out(st, cell, if update { "update_display_data" } else { "display_data" }, content);
             }
             ToKernel::ClearOutput { wait } => {
                 let cell = self.cell_of(st, pid);
                 self.flush_pending(st);
-                let Some(c) = st.cells.get(&cell) else { return };
-                self.publish(c.parent.as_ref(), "clear_output", json!({"wait": wait}));
+                self.cell_out(st, cell, "clear_output", json!({"wait": wait}));
             }
             ToKernel::Input { prompt, password } => {
                 let cell = self.cell_of(st, pid);
@@ -541,13 +544,21 @@ impl Worker {
                     Some(c) => (c.parent.clone(), c.allow_stdin && !c.finished),
                     None => (None, false),
                 };
+                if allowed {
+                    self.stop_replaying(st, cell);
+                }
                 let Ok(sock) = self.receiver.try_clone_socket() else { return };
                 let input = self.input.clone();
+                let publisher = self.publisher.clone();
                 let to = sender.to_vec();
                 // Asking blocks until the person answers; output keeps flowing meanwhile.
                 std::thread::spawn(move || {
                     let value = match (parent, allowed) {
-                        (Some(p), true) => input.ask(&p, &prompt, password),
+                        (Some(p), true) => {
+                            // The prompt comes after the outputs published so far (on IOPub).
+                            publisher.flush(Duration::from_secs(1));
+                            input.ask(&p, &prompt, password)
+                        }
                         _ => None,
                     };
                     if let Ok(bytes) = serde_json::to_vec(&FromKernel::Input { value }) {
@@ -595,7 +606,6 @@ impl Worker {
                 st.procs.iter().filter(|(_, p)| p.cell == n && !p.daemon && !p.exited).map(|(pid, p)| (*pid, p.name.clone())).collect();
             alive.sort();
             let c = st.cells.get_mut(&n).unwrap();
-            let parent = c.parent.clone();
             if alive.is_empty() {
                 // Unfinished lines of the cell's processes and of the runtime end with the cell.
                 let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
@@ -609,15 +619,12 @@ impl Worker {
                     }
                 }
                 self.flush_pending(st);
-                let c = st.cells.get_mut(&n).unwrap();
-                if let Some((id, _)) = c.wait_display.take() {
-                    self.publish(parent.as_ref(), "update_display_data", json!({
-                        "data": {"text/plain": ""}, "metadata": {}, "transient": {"display_id": id}}));
-                }
-                let dropped = std::mem::take(&mut c.dropped);
+                let dropped = std::mem::take(&mut st.cells.get_mut(&n).unwrap().dropped);
                 if dropped > 0 {
-                    self.rate_notice(parent.as_ref(), dropped);
+                    self.rate_notice(st, n, dropped);
                 }
+                self.settle(st, n);
+                let c = st.cells.get_mut(&n).unwrap();
                 c.finished = true;
                 let report = CellReport {
                     panicked: c.panicked,
@@ -641,16 +648,7 @@ impl Worker {
                     if alive.len() == 1 { "process" } else { "processes" },
                     alive.iter().map(|(pid, name)| format!("{pid} ({name})")).collect::<Vec<_>>().join(", ")
                 );
-                let changed = c.wait_display.as_ref().is_none_or(|(_, t)| *t != text);
-                if changed {
-                    self.flush_pending(st);
-                    let c = st.cells.get_mut(&n).unwrap();
-                    let fresh = c.wait_display.is_none();
-                    let id = c.wait_display.as_ref().map(|(id, _)| id.clone()).unwrap_or_else(|| format!("wait-{}", uuid::Uuid::new_v4()));
-                    c.wait_display = Some((id.clone(), text.clone()));
-                    self.publish(parent.as_ref(), if fresh { "display_data" } else { "update_display_data" }, json!({
-                        "data": {"text/plain": text}, "metadata": {}, "transient": {"display_id": id}}));
-                }
+                self.show_notice(st, n, text);
             }
         }
         // Forget finished cells nobody can write to any more (keep those with live daemons).
@@ -661,22 +659,22 @@ impl Worker {
     }
 
     fn roll_windows(&mut self, st: &mut State) {
-        let notices: Vec<(Option<Message>, u64)> = st
+        let notices: Vec<(u32, u64)> = st
             .cells
-            .values_mut()
-            .filter(|c| c.dropped > 0 && c.window_start.elapsed() >= Duration::from_secs(1))
-            .map(|c| {
+            .iter_mut()
+            .filter(|(_, c)| c.dropped > 0 && c.window_start.elapsed() >= Duration::from_secs(1))
+            .map(|(n, c)| {
                 c.window_start = Instant::now();
                 c.window_lines = 0;
                 c.window_bytes = 0;
-                (c.parent.clone(), std::mem::take(&mut c.dropped))
+                (*n, std::mem::take(&mut c.dropped))
             })
             .collect();
         if !notices.is_empty() {
             self.flush_pending(st);
         }
-        for (parent, dropped) in notices {
-            self.rate_notice(parent.as_ref(), dropped);
+        for (cell, dropped) in notices {
+            self.rate_notice(st, cell, dropped);
         }
     }
 }

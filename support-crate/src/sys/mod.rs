@@ -5,3 +5,4 @@ pub(crate) mod one_copy;
 pub mod shm;
 pub mod wait;
 pub mod ring;
+pub mod report;
