@@ -68,8 +68,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter, SlidesExporter
+
+from conftest import count_zombies
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -378,12 +381,21 @@ def test_notebook_runs_and_prints_what_the_lesson_promises(path: Path, kernel_sp
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     started = time.monotonic()
+    zombies = None
     try:
-        client.execute()
+        client.execute(cleanup_kc=False)
+        try:
+            # One more cell: the runtime reaps after each cell what earlier cells' processes
+            # left (a last cell's processes may exit after that cell's own reap).
+            run_sync(client.kc.execute_interactive)("let zombie_check = ();", timeout=120, output_hook=lambda m: None)
+            zombies = count_zombies(client.km.provisioner.process.pid)
+        finally:
+            client._cleanup_kernel()
     finally:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, ARTIFACTS / path.name)
         _record_time(path.name, time.monotonic() - started)
+    assert zombies == 0, f"{path.name}: {zombies} zombie processes left under the kernel after the lesson"
 
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
