@@ -42,6 +42,7 @@ STOCK_EVCXR_ROOT (default build/stock; evcxr_jupyter 0.22.0 is `cargo install`ed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -263,22 +264,35 @@ FIRST_CELL_OURS = "{ let mut p = Process::new(|| println!(\"child\")); p.start()
 FIRST_CELL_STOCK = "1 + 1"
 
 
+@contextlib.contextmanager
+def started_kernel(kernel_name: str):
+    """Starts a kernel (lessons unattended) and yields (km, kc) once it answered kernel_info;
+    shuts it down afterwards."""
+    from jupyter_client.manager import KernelManager
+
+    env = dict(os.environ)
+    env.setdefault("MULTIPROC_UNATTENDED", "1")
+    km = KernelManager(kernel_name=kernel_name)
+    km.start_kernel(env=env)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=TIMEOUT)
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+
+
 def measure_stock_dep(kernel_name: str):
     """Stock only: a fresh kernel, then `:dep multiproc` and a cell that uses `Process`.
 
     This is what a student of the stock kernel would do to use the support crate, so it is the
     figure to set beside our `first_cell_s`.
     """
-    from jupyter_client.manager import KernelManager
-
     log("stock: fresh kernel for `:dep multiproc` + Process cell")
     t0 = time.perf_counter()
-    km = KernelManager(kernel_name=kernel_name)
-    km.start_kernel(env=dict(os.environ))
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=TIMEOUT)
+    with started_kernel(kernel_name) as (_, kc):
         dep = f':dep multiproc = {{ path = "{REPO / "support-crate"}" }}\nuse multiproc::prelude::*;'
         _, reply, out = run_cell(kc, dep, timeout=900)
         check_ok(reply, out, ":dep multiproc")
@@ -289,9 +303,6 @@ def measure_stock_dep(kernel_name: str):
               "start request → a cell using `Process` done, after `:dep multiproc` (path dependency, "
               "compiled by evcxr on first use; no :cache)")
         log(f"stock: first Process cell after {elapsed:.1f}s")
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=False)
 
 
 COMPLETION_PREFIXES_OURS = ["Process::ne", "v0.pu", "String::fr", "std::sync::", "Queue::ne"]
@@ -326,32 +337,21 @@ def measure_concurrent_start(impl: str, kernel_name: str, n: int):
     stock: `:dep multiproc` then that cell). Reports the slowest start → done."""
     import threading
 
-    from jupyter_client.manager import KernelManager
-
-    env = dict(os.environ)
-    env.setdefault("MULTIPROC_UNATTENDED", "1")
     results: list = [None] * n
 
     def one(i):
         t0 = time.perf_counter()
-        km = KernelManager(kernel_name=kernel_name)
-        km.start_kernel(env=env)
-        kc = km.client()
-        kc.start_channels()
         try:
-            kc.wait_for_ready(timeout=TIMEOUT)
-            if impl == "stock":
-                dep = f':dep multiproc = {{ path = "{REPO / "support-crate"}" }}\nuse multiproc::prelude::*;'
-                _, reply, out = run_cell(kc, dep, timeout=900)
-                check_ok(reply, out, ":dep multiproc")
-            _, reply, out = run_cell(kc, FIRST_CELL_OURS, timeout=900)
-            check_ok(reply, out, "Process cell")
-            results[i] = time.perf_counter() - t0
+            with started_kernel(kernel_name) as (_, kc):
+                if impl == "stock":
+                    dep = f':dep multiproc = {{ path = "{REPO / "support-crate"}" }}\nuse multiproc::prelude::*;'
+                    _, reply, out = run_cell(kc, dep, timeout=900)
+                    check_ok(reply, out, ":dep multiproc")
+                _, reply, out = run_cell(kc, FIRST_CELL_OURS, timeout=900)
+                check_ok(reply, out, "Process cell")
+                results[i] = time.perf_counter() - t0
         except Exception as e:  # reported below
             results[i] = e
-        finally:
-            kc.stop_channels()
-            km.shutdown_kernel(now=False)
 
     log(f"{impl}: {n} kernels started together")
     threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
@@ -370,18 +370,9 @@ def measure_concurrent_start(impl: str, kernel_name: str, n: int):
 
 
 def measure_kernel(impl: str, kernel_name: str, n_trivial: int):
-    from jupyter_client.manager import KernelManager
-
-    env = dict(os.environ)
-    env.setdefault("MULTIPROC_UNATTENDED", "1")
     log(f"{impl}: starting kernel {kernel_name}")
     t0 = time.perf_counter()
-    km = KernelManager(kernel_name=kernel_name)
-    km.start_kernel(env=env)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=TIMEOUT)
+    with started_kernel(kernel_name) as (km, kc):
         t_ready = time.perf_counter() - t0
         first = FIRST_CELL_OURS if impl == "ours" else FIRST_CELL_STOCK
         _, reply, out = run_cell(kc, first)
@@ -429,9 +420,6 @@ def measure_kernel(impl: str, kernel_name: str, n_trivial: int):
             except Exception as e:  # one failing variant should not hide the others
                 log(f"{impl}: latency variant {variant} failed: {e}")
                 pending(impl, f"output latency ({variant}): {str(e)[:200]}")
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=False)
 
 
 def main():
