@@ -124,6 +124,11 @@ fn handle(shell: &zmq::Socket, shared: &Shared, state: &mut CellState, msg: &Mes
     match msg.header.msg_type.as_str() {
         "execute_request" => {
             let (content, abort) = execute::handle(shared, state, msg);
+            if abort {
+                // Only what was sent before this reply is aborted: a request the frontend sends
+                // after seeing the error is a new decision and runs.
+                take_waiting(shell, shared, pending);
+            }
             reply("execute_reply", content);
             if abort {
                 abort_queued(shell, shared, state, pending);
@@ -159,12 +164,17 @@ fn handle(shell: &zmq::Socket, shared: &Shared, state: &mut CellState, msg: &Mes
     shared.status(msg, "idle");
 }
 
-/// After a failed cell with `stop_on_error`: every `execute_request` already queued is answered
-/// `aborted` without running (the person asked to run them assuming this cell worked).
-fn abort_queued(shell: &zmq::Socket, shared: &Shared, state: &CellState, pending: &mut VecDeque<Message>) {
+/// Moves every request already waiting on the shell socket into `pending`.
+fn take_waiting(shell: &zmq::Socket, shared: &Shared, pending: &mut VecDeque<Message>) {
     while let Ok(Some(m)) = try_recv_message(shell, &shared.signer, "shell") {
         pending.push_back(m);
     }
+}
+
+/// After a failed cell with `stop_on_error`: every `execute_request` that was queued before its
+/// reply (see `take_waiting`) is answered `aborted` without running (the person asked to run
+/// them assuming this cell worked).
+fn abort_queued(shell: &zmq::Socket, shared: &Shared, state: &CellState, pending: &mut VecDeque<Message>) {
     let mut kept = VecDeque::new();
     for m in pending.drain(..) {
         if m.header.msg_type == "execute_request" {
