@@ -493,7 +493,8 @@ pub fn warm_up(config: &EvalConfig) -> anyhow::Result<()> {
     // Nothing is published for quiet cells; drop whatever arrives.
     std::thread::spawn(move || for _ in rx {});
     let mut ev = Evaluator::new(config.clone(), Publisher::new(tx), Arc::new(NoInput))?;
-    let sample = "let p = Process::new(|| println!(\"warm\"));\nlet mut p = p;\np.start();\np.join();";
+    // Typed: quiet cells skip the type probe that execute() runs for untyped `let`s.
+    let sample = "let mut p: Process = Process::new(|| println!(\"warm\"));\np.start();\np.join();";
     if let Err(e) = ev.quiet(sample) {
         eprintln!("warm-up cell failed (the support crate is compiled anyway): {e}");
     }
