@@ -285,3 +285,27 @@ def count_zombies(kernel_pid: int) -> int:
     """How many processes in the kernel's process tree (the runtime, the processes cells
     started, their children) have finished but were never reaped (state ``Z``)."""
     return sum(1 for p in descendants(kernel_pid) if (_stat_after_name(p) or ["?"])[0] == "Z")
+
+
+# Flags that let Debian's Chromium run headless, as root, on a machine without network.
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, one for the whole session (the slides and the
+    JupyterLab tests): Playwright's sync API allows one instance per thread, a second
+    `sync_playwright()` while the first is open fails. (Chromium's own `--print-to-pdf` prints
+    as soon as the page loaded, sometimes before reveal.js laid out the print pages: Playwright
+    lets the test wait for reveal.js's own "ready" and "pdf-ready" signals instead.)"""
+    # A hard import: a missing package must fail the run, not skip the slides silently.
+    import playwright.sync_api as sync_api
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    assert exe, "Chromium is needed for the slides tests (Debian: apt-get install chromium)"
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()

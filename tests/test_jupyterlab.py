@@ -27,8 +27,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-# Debian's Chromium through Playwright, failing (not skipping) when either is missing.
-from test_slides import browser  # noqa: F401 (a fixture)
+# The `browser` fixture (conftest.py): Debian's Chromium through Playwright, failing (not
+# skipping) when either is missing.
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"

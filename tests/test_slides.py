@@ -24,6 +24,7 @@ import nbformat
 import pypdf
 import pytest
 
+
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -31,11 +32,6 @@ EXECUTED = ARTIFACTS / "notebooks"  # written by test_notebooks.py
 # The deck opened in Chromium: the first lesson with processes in it, else whatever exists.
 PREFERRED_DECK = "02-ProcessesBasics"
 
-# Flags that let Debian's Chromium run headless, as root, on a machine without network.
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 # reveal.js reads configuration from the query string too: print one page per slide, with
 # fragments shown together and overlong slides clipped instead of continued on a new page.
 PRINT_QUERY = "?print-pdf&pdfSeparateFragments=false&pdfMaxPagesPerSlide=1"
@@ -54,21 +50,6 @@ def expected_slide_count(nb) -> int:
         if count == 0 or kind in ("slide", "subslide"):
             count += 1
     return count
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium, driven by Playwright (Chromium's own `--print-to-pdf` prints as soon as
-    the page loaded, sometimes before reveal.js laid out the print pages: Playwright lets the test
-    wait for reveal.js's own "ready" and "pdf-ready" signals instead)."""
-    # A hard import: a missing package must fail the run, not skip the slides silently.
-    import playwright.sync_api as sync_api
-    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    assert exe, "Chromium is needed for the slides tests (Debian: apt-get install chromium)"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
 
 
 def _same_cells(a, b) -> bool:

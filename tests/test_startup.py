@@ -97,8 +97,11 @@ def test_borrow_error_positions_on_an_annotated_line(kernel):
     assert r.status == "error"
     assert r.errors[0]["evalue"].startswith("use of moved value"), r.errors[0]
     tb = "\n".join(r.errors[0]["traceback"])
-    # `m` in `let n = m;` (line 2, column 9), not shifted by a written-in type.
-    assert "--> cell:2:9" in tb and "--> cell:3:9" in tb, tb
+    # The use on line 3, column 9, and the move under `m` of `let n = m;` (column 9): not
+    # shifted by a written-in type, and the student's own lines shown.
+    assert "--> cell:3:9" in tb, tb
+    assert "2 | let n = m;\n  |         - value moved here" in tb, tb
+    assert "std::vec::Vec" not in tb, tb
 
 
 def test_error_message_is_the_error_not_an_earlier_warning(kernel):

@@ -151,9 +151,17 @@ pub fn found_type(rendered: &str) -> Option<String> {
 }
 
 /// A type rustc reported, as a type the student could write: `{integer}` and `{float}` become
-/// rustc's fallbacks `i32` and `f64`. `Err` with an explanation for types that have no name.
+/// rustc's fallbacks `i32` and `f64`. A type argument still open when the probe runs (`_`, or
+/// the never type `!`, unstable to write) is what a closure that only panics leaves
+/// (`JoinHandle<_>`): it becomes `()`, which `!` coerces to. `Err` with an explanation for types
+/// that have no name.
 pub fn nameable(name: &str, ty: &str, line: usize) -> Result<String, String> {
-    let ty = ty.replace("{integer}", "i32").replace("{float}", "f64");
+    let mut ty = ty.replace("{integer}", "i32").replace("{float}", "f64");
+    for open in ["_", "!"] {
+        for (from, to) in [("<{}>", "<()>"), ("<{},", "<(),"), (", {}>", ", ()>"), (", {},", ", (),")] {
+            ty = ty.replace(&from.replace("{}", open), to);
+        }
+    }
     let closure = ty.contains("{closure") || ty.contains("{async closure");
     if !(closure || ty.contains('{') || ty.contains("impl ")) {
         return Ok(ty);
@@ -307,30 +315,30 @@ fn with_untrimmed_paths<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// Runs a cell through evcxr with the types of its untyped `let`s written in.
-pub fn execute(ctx: &mut CommandContext, code: &str) -> Result<EvalOutputs, evcxr::Error> {
-    let Some(plan) = plan(code) else { return ctx.execute(code) };
+/// Runs a cell through evcxr with the types of its untyped `let`s written in. The second value
+/// is the rewritten cell when the errors came from it (their positions are in its text: see
+/// `annotated_errors::restore`).
+pub fn execute(ctx: &mut CommandContext, code: &str) -> (Result<EvalOutputs, evcxr::Error>, Option<String>) {
+    let Some(plan) = plan(code) else { return (ctx.execute(code), None) };
     let started = std::time::Instant::now();
     let decided = probe(ctx, code, &plan);
     if super::timing_enabled() {
         eprintln!("[timing] type probe {:?}", started.elapsed());
     }
     let run = match decided {
-        Probe::Failed(errors) => return Err(evcxr::Error::CompilationErrors(errors)),
-        Probe::Unnameable(msg) => return Err(evcxr::Error::Message(msg)),
+        // The probe checked the student's own text followed by probe lines: positions are theirs.
+        Probe::Failed(errors) => return (Err(evcxr::Error::CompilationErrors(errors)), None),
+        Probe::Unnameable(msg) => return (Err(evcxr::Error::Message(msg)), None),
         Probe::Run(run) => run,
     };
     if run == code {
-        return ctx.execute(code);
+        return (ctx.execute(code), None);
     }
     match ctx.execute(&run) {
-        // Positions in the rewritten cell are shifted by the written-in types: report what a
-        // check of the student's own text finds (borrow checking runs there, as nothing else failed).
-        Err(evcxr::Error::CompilationErrors(errs)) => match ctx.check(code) {
-            Ok(own) if own.iter().any(|e| e.level() == "error") => Err(evcxr::Error::CompilationErrors(own)),
-            _ => Err(evcxr::Error::CompilationErrors(errs)),
-        },
-        other => other,
+        // Found only in the rewritten cell (borrow checking runs once the types check): rendered
+        // against its text, then shown in the student's (annotated_errors).
+        Err(e @ evcxr::Error::CompilationErrors(_)) => (Err(e), Some(run)),
+        other => (other, None),
     }
 }
 
@@ -381,6 +389,8 @@ mod tests {
     fn literal_types_get_rustcs_fallbacks_and_closures_a_message() {
         assert_eq!(nameable("v", "std::vec::Vec<{integer}>", 1).unwrap(), "std::vec::Vec<i32>");
         assert_eq!(nameable("x", "{float}", 1).unwrap(), "f64");
+        assert_eq!(nameable("h", "std::thread::JoinHandle<_>", 1).unwrap(), "std::thread::JoinHandle<()>");
+        assert_eq!(nameable("h", "std::thread::JoinHandle<!>", 1).unwrap(), "std::thread::JoinHandle<()>");
         let msg = nameable("f", "{closure@src/lib.rs:3:9: 3:17}", 2).unwrap_err();
         assert!(msg.starts_with("line 2: `f` is a closure"), "{msg}");
         let msg = nameable("it", "std::iter::Map<std::ops::Range<i32>, {closure@src/lib.rs:3:9: 3:17}>", 1).unwrap_err();

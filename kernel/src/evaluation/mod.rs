@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod annotate;
+pub mod annotated_errors;
 pub mod cache_slot;
 pub mod completion;
 pub mod errors;
@@ -313,8 +314,11 @@ impl Evaluator {
         self.supervisor.as_ref().expect("supervisor").begin(cell, Some(req.parent), req.allow_stdin);
         page_of(&self.shared).refused_starts.store(0, Ordering::SeqCst);
         let started = Instant::now();
-        let result = annotate::execute(self.ctx.as_mut().expect("context"), req.code);
+        let (result, rewritten) = annotate::execute(self.ctx.as_mut().expect("context"), req.code);
         self.running.code_running.store(false, Ordering::SeqCst);
+        // A recovered error comes from a check of the student's own text, not the rewritten one.
+        let recovers = matches!(&result, Err(evcxr::Error::CompilationErrors(errs)) if !errs.iter().all(errors::is_main_message));
+        let rewritten = rewritten.filter(|_| !recovers);
         let result = self.recover_lost_error_messages(req.code, result);
         let evaluated = started.elapsed();
         self.update_runtime_pid();
@@ -357,7 +361,13 @@ impl Evaluator {
                 CellOutcome::Ok
             }
             Err(evcxr::Error::CompilationErrors(errs)) => {
-                let (evalue, traceback) = errors::failed_cell(&errs, req.code);
+                let (evalue, traceback) = match &rewritten {
+                    Some(run) => {
+                        let (evalue, traceback) = errors::failed_cell(&errs, run);
+                        (evalue, traceback.iter().map(|t| annotated_errors::restore(t, req.code, run)).collect())
+                    }
+                    None => errors::failed_cell(&errs, req.code),
+                };
                 error("CompilationError", evalue, traceback)
             }
             Err(evcxr::Error::SubprocessTerminated(msg)) => {
