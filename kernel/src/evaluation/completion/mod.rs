@@ -78,7 +78,9 @@ fn table() -> Option<&'static Table> {
             let status = std::env::current_exe().and_then(|exe| {
                 std::process::Command::new(exe).arg("build-index").arg("--out").arg(&cache).stdout(std::process::Stdio::null()).status()
             });
-            if !status.is_ok_and(|s| s.success()) {
+            // Ended by a signal: the kernel shut down meanwhile (its children are stopped).
+            let stopped = status.as_ref().is_ok_and(|s| std::os::unix::process::ExitStatusExt::signal(s).is_some());
+            if !stopped && !status.is_ok_and(|s| s.success()) {
                 eprintln!("completion index: could not build one in {} (is the rust-src component installed?)", cache.display());
             }
         });
