@@ -281,6 +281,18 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def rss_kib(pid: int, tree: bool = False) -> int:
+    """VmRSS of ``pid`` (with ``tree``: summed over it and all its descendants), in KiB."""
+    total = 0
+    for p in [pid, *descendants(pid)] if tree else [pid]:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue  # it exited meanwhile
+        total += sum(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    return total
+
+
 def count_zombies(kernel_pid: int) -> int:
     """How many processes in the kernel's process tree (the runtime, the processes cells
     started, their children) have finished but were never reaped (state ``Z``)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import kernel_binary, run_cell, running_kernel
+from conftest import kernel_binary, rss_kib, run_cell, running_kernel
 
 # Names that are private to the support crate or the kernel's own plumbing.
 PRIVATE = {"ring", "_items", "evcxr_display", "KernelShowFinalValue"}
@@ -103,18 +103,13 @@ def request(kc, kind: str, code: str, cursor: int | None = None) -> dict:
     return reply["content"]
 
 
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
 def test_first_completion_memory(kernel):
     """The first completion loads the index: its cost in the kernel's memory is recorded."""
     km, kc = kernel
     pid = km.provisioner.process.pid
-    before = rss_kb(pid)
+    before = rss_kib(pid)
     content = request(kc, "complete", "Proc")
-    after = rss_kb(pid)
+    after = rss_kib(pid)
     print(f"\n[completion] first completion {LATENCIES[-1] * 1000:.0f} ms; kernel RSS {before / 1024:.1f} -> {after / 1024:.1f} MB")
     assert "Process" in content["matches"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KERNEL_NAME, descendants, run_cell, stop_kernel
+from conftest import KERNEL_NAME, rss_kib, run_cell, stop_kernel
 
 PROCESS_CELL = 'let mut p = Process::new(|| println!("child says hi"));\np.start();\np.join();'
 
@@ -148,18 +148,6 @@ def test_a_broken_mold_on_path_does_not_stop_the_kernel(kernel_spec_dir, tmp_pat
 # --- regression: rust-analyzer must not analyse std again -------------------------------------
 
 
-def tree_rss_kib(pid: int) -> int:
-    """VmRSS of ``pid`` and all its descendants, in KiB."""
-    total = 0
-    for p in [pid, *descendants(pid)]:
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue  # it exited meanwhile
-        total += sum(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-    return total
-
-
 def start_and_measure(**env) -> tuple[float, int]:
     """Seconds from start to a finished first Process cell, and the kernel tree's idle RSS."""
     t0 = time.monotonic()
@@ -168,7 +156,7 @@ def start_and_measure(**env) -> tuple[float, int]:
         ok(run_cell(kc, PROCESS_CELL))
         elapsed = time.monotonic() - t0
         ok(run_cell(kc, "1 + 1"))
-        return elapsed, tree_rss_kib(km.provisioner.process.pid)
+        return elapsed, rss_kib(km.provisioner.process.pid, tree=True)
     finally:
         stop_kernel(km, kc)
 
