@@ -331,6 +331,20 @@ def test_execute_result_and_trivial_cell(helpers_kernel):
     assert "EVCXR" not in res.stdout + res.stderr
 
 
+def test_a_cell_names_the_lesson_crates_the_support_crate_uses(helpers_kernel):
+    # crossbeam_channel is in the support crate's cells-extern list: a cell `use`s it by name,
+    # and a channel made in the cell crosses into the crate's own types (the same rlib).
+    _, kc = helpers_kernel
+    code = (
+        "use crossbeam_channel::{unbounded, select};\n"
+        "let (tx, rx) = unbounded::<u32>();\n"
+        "std::thread::spawn(move || tx.send(7).unwrap()).join().unwrap();\n"
+        "select! { recv(rx) -> v => println!(\"got {}\", v.unwrap()) }"
+    )
+    res = ok(run_cell(kc, code))
+    assert res.stdout == "got 7\n"
+
+
 def test_unit_value_is_not_shown(helpers_kernel):
     # A cell ending in a loop has the value (); beginners should not see "()" under it.
     _, kc = helpers_kernel

@@ -7,6 +7,11 @@
 //! development run) builds it on first start under the cache root. Both are keyed by a hash of
 //! the crate's sources and the `rustc -vV` output, so a changed crate or toolchain never links
 //! a stale library.
+//!
+//! A lesson may also `use` a few of the crate's own dependencies by name (`crossbeam_channel`,
+//! …): the support crate lists them in its `Cargo.toml` under
+//! `[package.metadata.rust-concurrency] cells-extern`, and each gets an `--extern` of its own,
+//! pointing at the very rlib the support crate was built against (so their types are the same).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,9 +27,12 @@ pub struct Prebuilt {
     pub rlib: PathBuf,
     /// The folder holding it and every dependency's rlib.
     pub deps: PathBuf,
+    /// The dependencies a cell may name: (crate name, rlib in `deps`).
+    pub externs: Vec<(String, PathBuf)>,
 }
 
-/// File in a prebuilt folder: the key, then the rlib's file name.
+/// File in a prebuilt folder: the key, the rlib's file name, then one `extern <name> <file>`
+/// line per dependency a cell may name.
 const MANIFEST: &str = "manifest";
 
 /// The prebuilt library for `support`: the installed one when it matches, else one in the
@@ -61,7 +69,17 @@ fn read(dir: &Path, key: &str) -> Option<Prebuilt> {
     }
     let deps = dir.join("deps");
     let rlib = deps.join(lines.next()?);
-    rlib.is_file().then_some(Prebuilt { rlib, deps })
+    let mut externs = Vec::new();
+    for line in lines {
+        let mut words = line.split(' ');
+        let (Some("extern"), Some(name), Some(file)) = (words.next(), words.next(), words.next()) else { return None };
+        let path = deps.join(file);
+        if !path.is_file() {
+            return None;
+        }
+        externs.push((name.to_string(), path));
+    }
+    rlib.is_file().then_some(Prebuilt { rlib, deps, externs })
 }
 
 /// `<cache>/prebuilt/<key>`, built with cargo into a shared target folder (so a changed crate
@@ -86,7 +104,8 @@ fn build_cached(support: &Path, key: &str) -> anyhow::Result<Prebuilt> {
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| anyhow::anyhow!("running cargo to build the support crate: {e}"))?;
-    let rlib = String::from_utf8_lossy(&out.stdout).lines().find_map(multiproc_rlib);
+    let messages = String::from_utf8_lossy(&out.stdout);
+    let rlib = messages.lines().find_map(|l| artifact_rlib(l, "multiproc"));
     let Some(rlib) = rlib.filter(|_| out.status.success()) else {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
@@ -102,7 +121,16 @@ fn build_cached(support: &Path, key: &str) -> anyhow::Result<Prebuilt> {
     let deps = if parent.ends_with("deps") { parent.to_path_buf() } else { parent.join("deps") };
     copy_libraries(&deps, &staging.join("deps"))?;
     std::fs::copy(&built, staging.join("deps").join(name))?;
-    std::fs::write(staging.join(MANIFEST), format!("{key}\n{name}\n"))?;
+    let mut manifest = format!("{key}\n{name}\n");
+    for wanted in cells_extern(support)? {
+        let found = messages.lines().filter_map(|l| artifact_rlib(l, &wanted)).last();
+        let file = found.as_deref().map(Path::new).and_then(Path::file_name).and_then(|n| n.to_str());
+        let Some(file) = file else {
+            anyhow::bail!("the support crate lists `{wanted}` in cells-extern, but cargo built no rlib of that name");
+        };
+        manifest.push_str(&format!("extern {wanted} {file}\n"));
+    }
+    std::fs::write(staging.join(MANIFEST), manifest)?;
     if std::fs::rename(&staging, &dir).is_err() {
         // Another kernel finished first; use its copy.
         let _ = std::fs::remove_dir_all(&staging);
@@ -110,13 +138,36 @@ fn build_cached(support: &Path, key: &str) -> anyhow::Result<Prebuilt> {
     read(&dir, key).ok_or_else(|| anyhow::anyhow!("prebuilt support crate missing in {}", dir.display()))
 }
 
-/// The rlib path in one of cargo's JSON messages, if it is the support crate's artifact.
-fn multiproc_rlib(line: &str) -> Option<String> {
+/// The rlib path in one of cargo's JSON messages, if it is the artifact of crate `name`.
+fn artifact_rlib(line: &str, name: &str) -> Option<String> {
     let msg: serde_json::Value = serde_json::from_str(line).ok()?;
-    if msg["reason"] != "compiler-artifact" || msg["target"]["name"] != "multiproc" {
+    if msg["reason"] != "compiler-artifact" || msg["target"]["name"] != name {
         return None;
     }
     msg["filenames"].as_array()?.iter().filter_map(|f| f.as_str()).find(|f| f.ends_with(".rlib")).map(String::from)
+}
+
+/// The crate names listed in the support crate's `[package.metadata.rust-concurrency]
+/// `cells-extern` (read through `cargo metadata`, which parses the manifest for us).
+fn cells_extern(support: &Path) -> anyhow::Result<Vec<String>> {
+    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["metadata", "--no-deps", "--offline", "--format-version", "1", "--manifest-path"])
+        .arg(support.join("Cargo.toml"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| anyhow::anyhow!("running cargo metadata on the support crate: {e}"))?;
+    anyhow::ensure!(out.status.success(), "cargo metadata on the support crate failed: {}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(extern_names(&meta))
+}
+
+/// `cells-extern` of the `multiproc` package in `cargo metadata` output.
+fn extern_names(meta: &serde_json::Value) -> Vec<String> {
+    let packages = meta["packages"].as_array().into_iter().flatten();
+    let support = packages.filter(|p| p["name"] == "multiproc");
+    let names = support.flat_map(|p| p["metadata"]["rust-concurrency"]["cells-extern"].as_array().cloned().unwrap_or_default());
+    names.filter_map(|n| n.as_str().map(|n| n.replace('-', "_"))).collect()
 }
 
 /// Copies the libraries (rlib, proc-macro .so) of cargo's `deps` folder (an rlib holds its metadata).
@@ -178,10 +229,28 @@ mod tests {
     #[test]
     fn finds_the_rlib_among_cargo_messages() {
         let line = r#"{"reason":"compiler-artifact","target":{"name":"multiproc"},"filenames":["/t/debug/deps/libmultiproc-ab.rmeta","/t/debug/deps/libmultiproc-ab.rlib"]}"#;
-        assert_eq!(multiproc_rlib(line).as_deref(), Some("/t/debug/deps/libmultiproc-ab.rlib"));
+        assert_eq!(artifact_rlib(line, "multiproc").as_deref(), Some("/t/debug/deps/libmultiproc-ab.rlib"));
         let other = r#"{"reason":"compiler-artifact","target":{"name":"nix"},"filenames":["/t/libnix.rlib"]}"#;
-        assert_eq!(multiproc_rlib(other), None);
-        assert_eq!(multiproc_rlib("not json"), None);
+        assert_eq!(artifact_rlib(other, "multiproc"), None);
+        assert_eq!(artifact_rlib(other, "nix").as_deref(), Some("/t/libnix.rlib"));
+        assert_eq!(artifact_rlib("not json", "multiproc"), None);
+    }
+
+    #[test]
+    fn cells_extern_names_come_from_the_support_crates_metadata() {
+        let meta = serde_json::json!({"packages": [
+            {"name": "other", "metadata": {"rust-concurrency": {"cells-extern": ["nope"]}}},
+            {"name": "multiproc", "metadata": {"rust-concurrency": {"cells-extern": ["crossbeam-channel", "nix"]}}}
+        ]});
+        assert_eq!(extern_names(&meta), ["crossbeam_channel", "nix"]);
+        assert!(extern_names(&serde_json::json!({"packages": [{"name": "multiproc", "metadata": null}]})).is_empty());
+    }
+
+    #[test]
+    fn the_real_support_crate_lists_crates_cargo_builds() {
+        let support = Path::new(env!("CARGO_MANIFEST_DIR")).join("../support-crate");
+        let names = cells_extern(&support).unwrap();
+        assert!(names.iter().any(|n| n == "crossbeam_channel"), "{names:?}");
     }
 
     #[test]
@@ -192,6 +261,12 @@ mod tests {
         std::fs::write(dir.join(MANIFEST), "k1\nlibmultiproc-1.rlib\n").unwrap();
         assert!(read(&dir, "k1").is_some());
         assert!(read(&dir, "k2").is_none());
+        std::fs::write(dir.join("deps/libcrossbeam_channel-2.rlib"), b"").unwrap();
+        std::fs::write(dir.join(MANIFEST), "k1\nlibmultiproc-1.rlib\nextern crossbeam_channel libcrossbeam_channel-2.rlib\n").unwrap();
+        let p = read(&dir, "k1").unwrap();
+        assert_eq!(p.externs, [("crossbeam_channel".to_string(), dir.join("deps/libcrossbeam_channel-2.rlib"))]);
+        std::fs::write(dir.join(MANIFEST), "k1\nlibmultiproc-1.rlib\nextern gone libgone-3.rlib\n").unwrap();
+        assert!(read(&dir, "k1").is_none(), "a manifest naming a missing rlib is not used");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

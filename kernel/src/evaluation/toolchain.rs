@@ -97,13 +97,18 @@ pub fn enter_cell_dir() {
 /// plus `-Clink-arg=-fuse-ld=lld` only when lld is its linker, which [`LINKER_COMMAND`] rules
 /// out), then add the support crate.
 pub fn rustflags(prebuilt: &Prebuilt) -> Vec<String> {
-    vec![
+    let mut flags = vec![
         "-Cprefer-dynamic".to_string(),
         "--extern".to_string(),
         format!("multiproc={}", prebuilt.rlib.display()),
         "-L".to_string(),
         format!("dependency={}", prebuilt.deps.display()),
-    ]
+    ];
+    for (name, rlib) in &prebuilt.externs {
+        flags.push("--extern".to_string());
+        flags.push(format!("{name}={}", rlib.display()));
+    }
+    flags
 }
 
 /// [`rustflags`] in cargo's encoding (separated by 0x1f).
@@ -146,7 +151,7 @@ mod tests {
 
     #[test]
     fn rustflags_keep_evcxrs_flag_and_add_the_support_crate() {
-        let p = Prebuilt { rlib: PathBuf::from("/d/libmultiproc-1.rlib"), deps: PathBuf::from("/d/deps") };
+        let p = Prebuilt { rlib: PathBuf::from("/d/libmultiproc-1.rlib"), deps: PathBuf::from("/d/deps"), externs: vec![] };
         assert_eq!(
             encoded_rustflags(&p),
             "-Cprefer-dynamic\u{1f}--extern\u{1f}multiproc=/d/libmultiproc-1.rlib\u{1f}-L\u{1f}dependency=/d/deps"
