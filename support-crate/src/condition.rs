@@ -17,6 +17,52 @@
 //! before returning. Notifications are counted, so `notify()` wakes exactly one waiter that was
 //! waiting when it was called (a waiter never misses a notification, and there are no spurious
 //! wakeups), as in Python.
+//!
+//! Still, wait in a loop that re-checks the shared data (or use [`Condition::wait_for`]): being
+//! woken means "something may have changed", not "what you wait for is true". When
+//! `notify_all` wakes two consumers for one item, the one that gets the lock back second finds
+//! the shelf empty again; a consumer that checked with `if` before waiting would not notice.
+//!
+//! # A plain `Lock`, not an `RLock`
+//!
+//! Python's `Condition()` makes itself an `RLock`, which the process holding it may acquire
+//! again. [`Condition::new`] makes a plain [`Lock`]: acquiring it a second time from the same
+//! process waits for itself (forever, or until a timeout), like `std::sync::Mutex` with
+//! `std::sync::Condvar`. We chose not to offer a reentrant condition: it is needed only by code
+//! that locks twice, which Rust writes differently, by handing the guard to the helper that
+//! expects the lock held (as the lessons do), and none of the lessons needs one. Python's
+//! `Condition(lock)` is [`Condition::with_lock`], which also lets two conditions share one lock.
+//!
+//! ```
+//! use multiproc::condition::Condition;
+//! use multiproc::lock::LockGuard;
+//! use multiproc::shared_memory::RawValue;
+//!
+//! let cond = Condition::new();
+//! let held = cond.lock();
+//! assert!(!cond.acquire_timeout(0.01)); // not reentrant: a second acquire would wait for itself
+//! drop(held);
+//!
+//! // Instead of locking again, a helper takes the guard as proof that the lock is held.
+//! struct Counter {
+//!     cond: Condition,
+//!     n: RawValue<u32>, // changed only with cond's lock held
+//! }
+//! impl Counter {
+//!     fn add_twice(&self) {
+//!         let held = self.cond.lock();
+//!         self.add_locked(&held);
+//!         self.add_locked(&held);
+//!     }
+//!     fn add_locked(&self, _held: &LockGuard<'_>) {
+//!         self.n.set(self.n.get() + 1);
+//!         self.cond.notify_all();
+//!     }
+//! }
+//! let c = Counter { cond: Condition::new(), n: RawValue::new(0) };
+//! c.add_twice();
+//! assert_eq!(c.n.get(), 2);
+//! ```
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -121,8 +167,9 @@ impl fmt::Debug for Condition {
 }
 
 impl Condition {
-    /// Makes a condition with its own new [`Lock`]. (Python's default lock here is an `RLock`;
-    /// ours is a plain `Lock`, so do not acquire it twice.)
+    /// Makes a condition with its own new [`Lock`]. Python's default lock here is an `RLock`;
+    /// ours is a plain `Lock`, so do not acquire it twice (why: see the
+    /// [module documentation](crate::condition#a-plain-lock-not-an-rlock)).
     ///
     /// ```
     /// let c = multiproc::condition::Condition::new();
@@ -132,7 +179,9 @@ impl Condition {
         Condition::with_lock(Lock::new())
     }
 
-    /// Makes a condition that uses `lock` (Python's `Condition(lock)`).
+    /// Makes a condition that uses `lock` (Python's `Condition(lock)`). Several conditions may
+    /// share one lock, e.g. "not empty" and "not full" of one buffer: a process holding the lock
+    /// may wait on either and notify either.
     ///
     /// ```
     /// let lock = multiproc::lock::Lock::new();
@@ -140,6 +189,12 @@ impl Condition {
     /// c.acquire();
     /// assert!(lock.is_locked());
     /// c.release();
+    ///
+    /// let not_empty = multiproc::condition::Condition::with_lock(lock.clone());
+    /// let not_full = multiproc::condition::Condition::with_lock(lock.clone());
+    /// let _g = lock.lock();
+    /// not_empty.notify(); // both need the one lock, and it is held
+    /// assert!(!not_full.wait_timeout(0.01));
     /// ```
     pub fn with_lock(lock: Lock) -> Condition {
         let state = Shared::new(CondState {

@@ -40,6 +40,18 @@ unsafe impl ProcessShared for EventState {}
 /// same.set();
 /// assert!(e.is_set());
 /// ```
+///
+/// An event is a *state*, not a message: a waiter that looks after `set(); clear();` has
+/// missed it. It works between threads too (std has no event):
+///
+/// ```
+/// let go = multiproc::event::Event::new();
+/// std::thread::scope(|s| {
+///     let waiter = s.spawn(|| go.wait_timeout(30.0));
+///     go.set();
+///     assert!(waiter.join().unwrap());
+/// });
+/// ```
 #[derive(Clone)]
 pub struct Event {
     state: Shared<EventState>,

@@ -102,6 +102,28 @@ fn new_state(value: u32, max: u32) -> Shared<SemState> {
 /// ready.release();
 /// assert!(ready.acquire());
 /// ```
+///
+/// std has no semaphore; this one works between the threads of one process as well:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use multiproc::semaphore::Semaphore;
+///
+/// let slots = Semaphore::new(2);
+/// let (inside, most) = (AtomicU32::new(0), AtomicU32::new(0));
+/// std::thread::scope(|s| {
+///     for _ in 0..6 {
+///         s.spawn(|| {
+///             let _slot = slots.guard();
+///             most.fetch_max(inside.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+///             std::thread::sleep(std::time::Duration::from_millis(5));
+///             inside.fetch_sub(1, Ordering::SeqCst);
+///         });
+///     }
+/// });
+/// assert!(most.load(Ordering::SeqCst) <= 2);
+/// assert_eq!(slots.get_value(), 2);
+/// ```
 #[derive(Clone)]
 pub struct Semaphore {
     state: Shared<SemState>,
