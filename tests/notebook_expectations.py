@@ -52,8 +52,58 @@ def ten_whole_lines_any_order(text: str, cell) -> None:
     assert names == [str(i) for i in range(10)], text
 
 
+def _round_lines(lines: list[str], pattern: str) -> list[tuple[int, re.Match]]:
+    """(line index, match) of the lines that match ``pattern`` in full, in output order."""
+    return [(i, m) for i, line in enumerate(lines) if (m := re.fullmatch(pattern, line))]
+
+
+def signal_round_by_round(text: str, cell) -> None:
+    """15 ``Semaphore(0)`` signal: the consumer's round-k line follows the producer's round-k line
+    (forced: the k-th ``acquire`` returns only after the k-th ``release``, which follows the print)."""
+    lines = _lines(text)
+    made = _round_lines(lines, r"producer: item \d+ is ready \(round (\d)\)")
+    got = _round_lines(lines, r"consumer: got item \d+ \(round (\d)\)")
+    assert [m.group(1) for _, m in made] == [m.group(1) for _, m in got] == list("12345"), text
+    for (i, _), (j, _) in zip(made, got):
+        assert i < j, f"a consumer line came before its producer line:\n{text}"
+
+
+def channel_round_by_round(text: str, cell) -> None:
+    """15 channel: round k's item arrives after it was announced, with the same value (the value
+    travels with the message)."""
+    lines = _lines(text)
+    made = _round_lines(lines, r"producer thread: item (\d+) is ready \(round (\d)\)")
+    got = _round_lines(lines, r"main thread: got item (\d+) \(round (\d)\)")
+    assert [m.group(2) for _, m in made] == [m.group(2) for _, m in got] == list("12345"), text
+    for (i, a), (j, b) in zip(made, got):
+        assert i < j and a.group(1) == b.group(1), text
+
+
+def nobody_runs_before_the_gun(text: str, cell) -> None:
+    """15 ``Event``: every runner's "running!" comes after the starter's BANG (``wait`` returns
+    only once the flag is set, and the starter prints before ``set``)."""
+    lines = _lines(text)
+    bang = lines.index("starter: BANG")
+    running = [i for i, line in enumerate(lines) if line.endswith(": running!")]
+    assert len(running) == 3 and min(running) > bang, text
+
+
+def everyone_reached_before_anyone_passed(text: str, cell) -> None:
+    """15 ``Barrier``: all three "reached" lines come before any "passed" line."""
+    lines = _lines(text)
+    reached = [i for i, line in enumerate(lines) if " reached the barrier at " in line]
+    passed = [i for i, line in enumerate(lines) if " passed the barrier at " in line]
+    assert len(reached) == len(passed) == 3 and max(reached) < min(passed), text
+
+
 CHECKS = {
     "05-ExecutionOrderAndResources.ipynb": {"nb05-07": ten_whole_lines_any_order},
     "07-Communication.ipynb": {"nb07-04": send_name_once},
     "09-QueueExerciseSolution.ipynb": {"nb09-05": five_names_round_by_round},
+    "15-SemaphoresEventsConditionsBarriers.ipynb": {
+        "nb15-04": signal_round_by_round,
+        "nb15-07": channel_round_by_round,
+        "nb15-15": nobody_runs_before_the_gun,
+        "nb15-34": everyone_reached_before_anyone_passed,
+    },
 }
