@@ -96,6 +96,7 @@ EXPECTED_NOTEBOOKS = [
     "13-Threads.ipynb",
     "14-LocksAndRaceConditions.ipynb",
     "16-ThreadQueues.ipynb",
+    "17-ProcessLifecycle.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
