@@ -96,6 +96,23 @@ def everyone_reached_before_anyone_passed(text: str, cell) -> None:
     assert len(reached) == len(passed) == 3 and max(reached) < min(passed), text
 
 
+def each_item_once_after_its_put(text: str, cell) -> None:
+    """16 producer and three consumers: items 0..9 each taken exactly once (a multiset, whoever
+    took it); item k's "got" line follows the producer's "putting item k" (printed before the
+    ``put`` the ``get`` waits for); "join returned" follows every "got" line (each was printed
+    before its ``task_done``, and ``join`` waits for all ten)."""
+    lines = _lines(text)
+    got = [(i, re.fullmatch(r"consumer-[123] got item (\d)", line)) for i, line in enumerate(lines)]
+    got = [(i, int(m.group(1))) for i, m in got if m]
+    assert sorted(item for _, item in got) == list(range(10)), text
+    putting = {int(m.group(1)): i for i, line in enumerate(lines) if (m := re.fullmatch(r"producer: putting item (\d)", line))}
+    assert sorted(putting) == list(range(10)), text
+    for i, item in got:
+        assert putting[item] < i, f"item {item} was got before it was put:\n{text}"
+    joined = lines.index("producer: join returned, all 10 items are done")
+    assert all(i < joined for i, _ in got), f"join returned before every item was done:\n{text}"
+
+
 CHECKS = {
     "05-ExecutionOrderAndResources.ipynb": {"nb05-07": ten_whole_lines_any_order},
     "07-Communication.ipynb": {"nb07-04": send_name_once},
@@ -106,4 +123,5 @@ CHECKS = {
         "nb15-15": nobody_runs_before_the_gun,
         "nb15-34": everyone_reached_before_anyone_passed,
     },
+    "16-ThreadQueues.ipynb": {"nb16-08": each_item_once_after_its_put},
 }

@@ -96,6 +96,8 @@ EXPECTED_NOTEBOOKS = [
     "13-Threads.ipynb",
     "14-LocksAndRaceConditions.ipynb",
     "15-SemaphoresEventsConditionsBarriers.ipynb",
+    "16-ThreadQueues.ipynb",
+    "17-ProcessLifecycle.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

@@ -908,3 +908,80 @@ fn reserve_slot(st: &State) -> Result<Slot, String> {
     }
     Ok(Slot::Local)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Cookbook's "process in a subclass" (lesson 17-ProcessLifecycle): a type with a `run`
+// method instead of a closure. Rust has no subclassing; a trait says "this type can be the work
+// of a process", and `Process::from_run` starts it like Python's `MyProcess().start()`.
+
+/// The work of a process, written as a type with a `run` method: Python's
+/// `class MyProcess(multiprocessing.Process): def run(self): ...`. Start one with
+/// [`Process::from_run`]. The value is moved into the child, which calls `run` once; the
+/// parent's copy is gone (the child works on its own copy of memory, as always).
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// struct Greeter {
+///     greeting: String,
+/// }
+///
+/// impl Run for Greeter {
+///     fn run(&mut self) {
+///         println!("{} from {}", self.greeting, current_process().name());
+///     }
+/// }
+///
+/// let mut p = Process::from_run(Greeter { greeting: "hello".to_string() });
+/// assert!(p.get_name().starts_with("Greeter-"));
+/// p.start();
+/// p.join();
+/// assert_eq!(p.exitcode(), Some(0));
+/// ```
+pub trait Run: Send + 'static {
+    /// What the process does (Python's overridden `run`). It runs in the child process.
+    fn run(&mut self);
+}
+
+impl Process {
+    /// A process whose work is `job.run()`, for a type that implements [`Run`].
+    ///
+    /// Like Python, the default name is the type's name followed by the process number:
+    /// `MyProcess-4` for `struct MyProcess` (the number counts every process this process
+    /// created, whatever its kind). [`name`](Process::name) and [`daemon`](Process::daemon)
+    /// work as for [`Process::new`].
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    ///
+    /// struct Counter(u32);
+    /// impl Run for Counter {
+    ///     fn run(&mut self) {
+    ///         self.0 += 1; // changes the child's copy only
+    ///         println!("{} counted to {}", current_process().name(), self.0);
+    ///     }
+    /// }
+    ///
+    /// let mut p = Process::from_run(Counter(41));
+    /// assert!(p.get_name().starts_with("Counter-"));
+    /// p.start();
+    /// p.join();
+    /// let mut q = Process::from_run(Counter(0)).name("counter B").daemon(true);
+    /// assert_eq!(q.get_name(), "counter B");
+    /// q.start();
+    /// q.join();
+    /// ```
+    pub fn from_run<R: Run>(mut job: R) -> Process {
+        let mut p = Process::new(move || job.run());
+        let numbers: Vec<String> = p.identity.iter().map(u32::to_string).collect();
+        p.name = format!("{}-{}", short_type_name::<R>(), numbers.join(":"));
+        p
+    }
+}
+
+/// `my_crate::module::MyProcess<T>` → `MyProcess` (what Python's `type(self).__name__` gives).
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let path = full.split('<').next().unwrap_or(full);
+    path.rsplit("::").next().unwrap_or(path)
+}
