@@ -469,7 +469,7 @@ macro_rules! debug_proxy {
 pub struct DictProxy<K, V> {
     endpoint: Arc<Endpoint>,
     id: u64,
-    _types: PhantomData<fn(K, V) -> (K, V)>,
+    _types: PhantomData<fn() -> (K, V)>,
 }
 
 impl<K, V> Clone for DictProxy<K, V> {
