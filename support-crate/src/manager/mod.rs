@@ -39,6 +39,9 @@
 //! - items must be serializable (`Serialize + DeserializeOwned`), like Python's picklable rule,
 //!   but checked by the compiler.
 //!
+//! The server answers only processes of the user who started it (the socket's name is in
+//! Linux's abstract namespace, which has no file permissions to do that).
+//!
 //! The server ends with [`Manager::shutdown`], when the [`Manager`] is dropped in the process
 //! that started it, when that process ends, and with the notebook kernel's runtime (restart,
 //! shutdown). A proxy call after the server ended panics with a message naming the manager; it

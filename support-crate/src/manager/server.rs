@@ -57,8 +57,16 @@ pub(super) fn serve(listener: UnixListener) {
     // SAFETY: setting a signal's disposition to "ignore".
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let mut objects = Objects::default();
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let me = unsafe { libc::getuid() };
     loop {
         let Ok((mut conn, _)) = listener.accept() else { continue };
+        // An abstract socket has no file permissions: any local user could connect. Only
+        // processes of the user who started the manager are answered.
+        let peer = nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials);
+        if !peer.is_ok_and(|p| p.uid() == me) {
+            continue;
+        }
         if handle(&mut objects, &mut conn) == Stop::Yes {
             return;
         }
