@@ -5,45 +5,15 @@ not the manager; a kernel shutdown leaves no server behind.
 
 from __future__ import annotations
 
-import queue
 import re
-import time
 
 from conftest import run_cell, start_kernel
+from test_processes import interrupt_and_time, ok, proc_state
 
 
 def running(pid: int) -> bool:
     """`pid` exists and has not finished (a zombie has finished)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZX"
-
-
-def ok(res):
-    assert res.status == "ok", (res.errors, res.stderr)
-    return res
-
-
-def stop_once_printed(km, kc, code: str, marker: str) -> dict:
-    """Runs `code`, presses the stop button once `marker` was printed; returns the reply."""
-    msg_id = kc.execute(code)
-    deadline = time.monotonic() + 120
-    while True:
-        assert time.monotonic() < deadline, "the cell never printed its marker"
-        try:
-            m = kc.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream" and marker in m["content"]["text"]:
-            break
-    km.interrupt_kernel()
-    while True:
-        reply = kc.get_shell_msg(timeout=30)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"]
+    return proc_state(pid) not in (None, "Z", "X")
 
 
 def test_a_manager_serves_later_cells_survives_their_stop_button_and_ends_with_the_kernel(kernel_spec_dir):
@@ -70,7 +40,7 @@ while d.len() < 50 {}
 println!("child is busy");
 sleep(100000.0);
 """
-        reply = stop_once_printed(km, kc, code, "child is busy")
+        reply, _ = interrupt_and_time(km, kc, code, "child is busy")
         assert reply["status"] == "error" and reply["ename"] == "Interrupted", reply
         # Only the cell's child was stopped (Manager-1, then Process-2..5 above, then this one) ...
         assert re.search(r"Terminated: \d+ \(Process-6\)\.$", reply["evalue"]), reply["evalue"]
