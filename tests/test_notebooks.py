@@ -98,6 +98,7 @@ EXPECTED_NOTEBOOKS = [
     "15-SemaphoresEventsConditionsBarriers.ipynb",
     "16-ThreadQueues.ipynb",
     "17-ProcessLifecycle.ipynb",
+    "20-Managers.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
@@ -344,6 +345,8 @@ def test_whole_line_cells_exist():
 
 
 @pytest.mark.parametrize("path", notebook_paths(), ids=_ids(notebook_paths()))
+
+
 def test_committed_clean_and_valid(path: Path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
@@ -369,6 +372,8 @@ def test_committed_clean_and_valid(path: Path):
 
 
 @pytest.mark.parametrize("path", notebook_paths(), ids=_ids(notebook_paths()))
+
+
 def test_notebook_runs_and_prints_what_the_lesson_promises(path: Path, kernel_spec_dir, monkeypatch):
     # conftest sets these for every kernel the tests start; repeated here because the lesson
     # run depends on them (unattended input, shortened pauses) whatever conftest does.

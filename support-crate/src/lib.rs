@@ -25,6 +25,7 @@
 //! - locks and other synchronisation: [`lock`], [`semaphore`], [`event`], [`condition`], [`barrier`]
 //! - passing messages: [`queue`], [`pipe`]; between threads: [`thread_queue`]
 //! - shared memory: [`shared_memory`] ([`Value`](shared_memory::Value), [`Array`](shared_memory::Array))
+//! - a server process holding shared objects: [`manager`] ([`Manager`](manager::Manager))
 //! - lesson helpers: [`lesson`] (scaled [`sleep`](lesson::sleep), [`randint`](lesson::randint),
 //!   [`input`](lesson::input), [`pyprint!`])
 //! - rich notebook output: [`display`]
@@ -41,6 +42,8 @@ pub mod event;
 pub mod kernel_link;
 pub mod lesson;
 pub mod lock;
+// Added for lesson 20-Managers: a server process holding dicts, lists and namespaces.
+pub mod manager;
 pub mod pipe;
 pub mod process;
 pub mod queue;
@@ -64,6 +67,7 @@ pub mod prelude {
     pub use crate::event::*;
     pub use crate::lesson::*;
     pub use crate::lock::*;
+    pub use crate::manager::*;
     pub use crate::pipe::*;
     pub use crate::process::*;
     pub use crate::queue::*;
