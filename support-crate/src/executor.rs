@@ -311,10 +311,29 @@ impl Workers {
     }
 }
 
-/// `map` for both executors: submits every input, then collects the values in input order.
+type Task<R> = Box<dyn FnOnce() -> R + Send>;
+
+/// `map` for both executors: submits `f` on every input, then collects the values in input order.
 #[track_caller]
-fn map_with<T, R>(submit: impl Fn(T) -> FutureResult<R>, inputs: impl IntoIterator<Item = T>, what: &str) -> Vec<R> {
-    let futures: Vec<FutureResult<R>> = inputs.into_iter().map(submit).collect();
+fn map_with<T, R, F>(
+    f: F,
+    inputs: impl IntoIterator<Item = T>,
+    what: &str,
+    submit: impl Fn(Task<R>) -> FutureResult<R>,
+) -> Vec<R>
+where
+    T: Send + 'static,
+    R: 'static,
+    F: Fn(T) -> R + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    let futures: Vec<FutureResult<R>> = inputs
+        .into_iter()
+        .map(|x| {
+            let f = f.clone();
+            submit(Box::new(move || f(x)))
+        })
+        .collect();
     futures.iter().map(|f| f.take(what)).collect()
 }
 
@@ -393,8 +412,7 @@ impl ThreadPoolExecutor {
         R: Send + 'static,
         F: Fn(T) -> R + Send + Sync + 'static,
     {
-        let f = Arc::new(f);
-        map_with(|x| { let f = f.clone(); self.submit(move || f(x)) }, inputs, "ThreadPoolExecutor::map")
+        map_with(f, inputs, "ThreadPoolExecutor::map", |task| self.submit(task))
     }
 
     /// No new tasks; the queued ones still run (Python's `shutdown(wait)`). With `wait`, returns
@@ -515,8 +533,7 @@ impl ProcessPoolExecutor {
         R: Serialize + DeserializeOwned + Send + 'static,
         F: Fn(T) -> R + Send + Sync + 'static,
     {
-        let f = Arc::new(f);
-        map_with(|x| { let f = f.clone(); self.submit(move || f(x)) }, inputs, "ProcessPoolExecutor::map")
+        map_with(f, inputs, "ProcessPoolExecutor::map", |task| self.submit(task))
     }
 
     /// No new tasks; the queued ones still run. With `wait`, returns once every task has

@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use multiproc::prelude::*;
 
 mod common;
-use common::{fake_kernel_socket, serial, serve_until_exit};
+use common::{fake_control_page, fake_kernel_socket, serial, serve_until_exit};
 
 fn panic_message(f: impl FnOnce()) -> String {
     let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
@@ -230,25 +230,13 @@ fn helper_interrupted_map() {
 
 #[test]
 fn the_stop_button_ends_a_map_and_leaves_no_worker() {
-    use multiproc::kernel_link::{Channel, ControlPage, ToKernel};
+    use multiproc::kernel_link::{Channel, ToKernel};
     use std::process::{Command, Stdio};
     use std::sync::atomic::Ordering;
 
     let _s = serial();
     // This test plays the kernel: the receiving socket and the shared control page.
-    // SAFETY: plain system calls; the page is mapped shared and never unmapped (test process).
-    let (fd, page) = unsafe {
-        let fd = libc::memfd_create(c"multiproc-test-page".as_ptr(), 0);
-        assert!(fd >= 0);
-        assert_eq!(libc::ftruncate(fd, 4096), 0);
-        let ptr = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
-        assert_ne!(ptr, libc::MAP_FAILED);
-        (fd, &*(ptr as *const ControlPage))
-    };
-    page.current_cell.store(1, Ordering::SeqCst);
-    page.max_processes.store(16, Ordering::SeqCst);
-    page.magic.store(ControlPage::MAGIC, Ordering::SeqCst);
-
+    let (fd, page) = fake_control_page(16);
     let (base, kernel) = fake_kernel_socket("pool");
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
