@@ -133,7 +133,7 @@ impl<R> FutureResult<R> {
         self.wait_until(None, what);
         match self.lock().outcome.take().expect("finished") {
             Ok(v) => v,
-            Err(message) => panic!("{message}"),
+            Err(message) => fail(&message, what),
         }
     }
 
@@ -183,10 +183,11 @@ impl<R> FutureResult<R> {
     where
         R: Clone,
     {
-        match self.lock().outcome.as_ref().expect("finished") {
-            Ok(v) => v.clone(),
-            Err(message) => panic!("{message}"),
-        }
+        let failed = match self.lock().outcome.as_ref().expect("finished") {
+            Ok(v) => return v.clone(),
+            Err(message) => message.clone(),
+        };
+        fail(&failed, "FutureResult::result")
     }
 
     /// Waits until the task has finished; the message of its panic, or `None` if it succeeded
@@ -226,6 +227,14 @@ impl<R> FutureResult<R> {
         }
         callback(self);
     }
+}
+
+/// Panics with a failed task's message, or with the stop button's if it was pressed (then the
+/// task most likely failed *because* of it).
+#[track_caller]
+fn fail(message: &str, what: &str) -> ! {
+    wait::check(what);
+    panic!("{message}")
 }
 
 /// The futures of `futures` one by one **in the order they finish** (Python's

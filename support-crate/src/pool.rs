@@ -648,7 +648,11 @@ impl<R: Serialize + DeserializeOwned + 'static> AsyncResult<R> {
         self.inner.fill(true);
         match self.inner.outcome.borrow_mut().take().expect("filled") {
             Ok(v) => v,
-            Err(message) => panic!("{message}"),
+            Err(message) => {
+                // A task ended by the stop button is the stop, not the task's failure.
+                crate::sys::wait::check("AsyncResult::get");
+                panic!("{message}")
+            }
         }
     }
 

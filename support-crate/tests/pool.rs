@@ -224,6 +224,31 @@ fn helper_interrupted_map() {
         );
     });
     println!("STOPPED: {msg}");
+    // The button stays pressed: every other wait of this module ends at once too.
+    let forever = || -> u64 {
+        loop {
+            multiproc::lesson::sleep(60.0)
+        }
+    };
+    let stopped = |what: &str, f: &mut dyn FnMut()| {
+        let msg = panic_message(f);
+        let ok = msg.starts_with(multiproc::sys::wait::INTERRUPTED_MESSAGE);
+        println!("{what} ENDED BY THE STOP BUTTON: {ok} ({msg})");
+    };
+    stopped("AsyncResult::get", &mut || {
+        Pool::new(1).apply_async(forever).get();
+    });
+    stopped("ProcessPoolExecutor result", &mut || {
+        ProcessPoolExecutor::new(1).submit(forever).result();
+    });
+    stopped("ThreadPoolExecutor result", &mut || {
+        ThreadPoolExecutor::new(1).submit(forever).result();
+    });
+    stopped("as_completed", &mut || {
+        let executor = ThreadPoolExecutor::new(1);
+        let futures = [executor.submit(forever)];
+        as_completed(&futures).for_each(drop);
+    });
     println!("CHILDREN: {}", children_of_this_process().len());
     println!("ACTIVE: {}", active_children().len());
 }
@@ -253,6 +278,7 @@ fn the_stop_button_ends_a_map_and_leaves_no_worker() {
         if channel == Some(Channel::Ctl)
             && let Ok(ToKernel::Started { name, .. }) = serde_json::from_slice::<ToKernel>(data)
             && name.starts_with("PoolWorker-")
+            && !name.starts_with("PoolWorker-task")
         {
             workers += 1;
             if workers == 2 {
@@ -269,6 +295,9 @@ fn the_stop_button_ends_a_map_and_leaves_no_worker() {
         stdout.contains(&format!("STOPPED: {} while this cell was waiting in", multiproc::sys::wait::INTERRUPTED_MESSAGE)),
         "{stdout}"
     );
+    for what in ["AsyncResult::get", "ProcessPoolExecutor result", "ThreadPoolExecutor result", "as_completed"] {
+        assert!(stdout.contains(&format!("{what} ENDED BY THE STOP BUTTON: true")), "{stdout}");
+    }
     assert!(stdout.contains("CHILDREN: 0"), "{stdout}");
     assert!(stdout.contains("ACTIVE: 0"), "{stdout}");
 }
