@@ -99,6 +99,7 @@ EXPECTED_NOTEBOOKS = [
     "16-ThreadQueues.ipynb",
     "17-ProcessLifecycle.ipynb",
     "20-Managers.ipynb",
+    "23-PoolsAndExecutors.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

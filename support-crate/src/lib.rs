@@ -39,12 +39,16 @@ pub mod capture;
 pub mod condition;
 pub mod display;
 pub mod event;
+// Added by the "pools" helper (lesson 23): executors and futures.
+pub mod executor;
 pub mod kernel_link;
 pub mod lesson;
 pub mod lock;
 // Added for lesson 20-Managers: a server process holding dicts, lists and namespaces.
 pub mod manager;
 pub mod pipe;
+// Added by the "pools" helper (lesson 23): the process pool.
+pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod semaphore;
@@ -65,10 +69,12 @@ pub mod prelude {
     pub use crate::condition::*;
     pub use crate::display::*;
     pub use crate::event::*;
+    pub use crate::executor::*;
     pub use crate::lesson::*;
     pub use crate::lock::*;
     pub use crate::manager::*;
     pub use crate::pipe::*;
+    pub use crate::pool::*;
     pub use crate::process::*;
     pub use crate::queue::*;
     pub use crate::semaphore::*;

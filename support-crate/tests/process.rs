@@ -362,29 +362,11 @@ fn helper_kernel_cap_and_stop() {
 
 #[test]
 fn in_the_kernel_the_cap_and_the_stop_button_work() {
-    use multiproc::kernel_link::{Channel, ControlPage, ToKernel};
+    use multiproc::kernel_link::{Channel, ToKernel};
     use std::sync::atomic::Ordering;
 
     // This test plays the kernel: the receiving socket and the shared control page.
-    // SAFETY: plain system calls; the page is mapped shared and never unmapped (test process).
-    let (fd, page) = unsafe {
-        let fd = libc::memfd_create(c"multiproc-test-page".as_ptr(), 0);
-        assert!(fd >= 0);
-        assert_eq!(libc::ftruncate(fd, 4096), 0);
-        let ptr = libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        );
-        assert_ne!(ptr, libc::MAP_FAILED);
-        (fd, &*(ptr as *const ControlPage))
-    };
-    page.current_cell.store(1, Ordering::SeqCst);
-    page.max_processes.store(2, Ordering::SeqCst);
-    page.magic.store(ControlPage::MAGIC, Ordering::SeqCst);
+    let (fd, page) = common::fake_control_page(2);
 
     let (base, kernel) = fake_kernel_socket("k");
     let exe = std::env::current_exe().unwrap();

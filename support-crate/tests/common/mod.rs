@@ -195,3 +195,24 @@ pub fn run_with_stop_button_pressed(name: &str) -> (std::process::ExitStatus, St
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status, text)
 }
+
+/// Plays the notebook kernel's control page: a shared memfd page marking cell 1 as running, with
+/// a process cap of `max_processes`. Returns the descriptor (for `MULTIPROC_CONTROL_FD`) and the
+/// page, which the test may change (e.g. press the stop button) while the helper runs.
+pub fn fake_control_page(max_processes: u32) -> (i32, &'static multiproc::kernel_link::ControlPage) {
+    use multiproc::kernel_link::ControlPage;
+    use std::sync::atomic::Ordering;
+    // SAFETY: plain system calls; the page is mapped shared and never unmapped (test process).
+    let (fd, page) = unsafe {
+        let fd = libc::memfd_create(c"multiproc-test-page".as_ptr(), 0);
+        assert!(fd >= 0);
+        assert_eq!(libc::ftruncate(fd, 4096), 0);
+        let ptr = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
+        assert_ne!(ptr, libc::MAP_FAILED);
+        (fd, &*(ptr as *const ControlPage))
+    };
+    page.current_cell.store(1, Ordering::SeqCst);
+    page.max_processes.store(max_processes, Ordering::SeqCst);
+    page.magic.store(ControlPage::MAGIC, Ordering::SeqCst);
+    (fd, page)
+}
