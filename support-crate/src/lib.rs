@@ -38,17 +38,21 @@ pub mod capture;
 pub mod condition;
 pub mod display;
 pub mod event;
+// Lessons 24-25 (generators, event loops): the teaching event loop, the scheduler, Timer.
+pub mod event_loop;
 pub mod kernel_link;
 pub mod lesson;
 pub mod lock;
 pub mod pipe;
 pub mod process;
 pub mod queue;
+pub mod sched;
 pub mod semaphore;
 pub mod shared_memory;
 #[doc(hidden)]
 pub mod sys;
 pub mod thread_queue;
+pub mod timer;
 
 /// Everything a lesson needs, in one `use`: `use multiproc::prelude::*;`
 ///
@@ -62,14 +66,17 @@ pub mod prelude {
     pub use crate::condition::*;
     pub use crate::display::*;
     pub use crate::event::*;
+    pub use crate::event_loop::*;
     pub use crate::lesson::*;
     pub use crate::lock::*;
     pub use crate::pipe::*;
     pub use crate::process::*;
     pub use crate::queue::*;
+    pub use crate::sched::*;
     pub use crate::semaphore::*;
     pub use crate::shared_memory::*;
     // The module, not its types: `thread_queue::Queue` next to the process `Queue` (see its doc).
     pub use crate::thread_queue;
+    pub use crate::timer::*;
     pub use crate::pyprint;
 }
