@@ -95,6 +95,8 @@ EXPECTED_NOTEBOOKS = [
     "12-ProcessesVsThreads.ipynb",
     "13-Threads.ipynb",
     "14-LocksAndRaceConditions.ipynb",
+    "24-GeneratorsAndCoroutines.ipynb",
+    "25-EventLoopTimersCallbacks.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
