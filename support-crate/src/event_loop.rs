@@ -29,7 +29,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Instant;
 
 use crate::sys::wait;
@@ -37,29 +37,6 @@ use crate::timer::{lesson_duration, lesson_seconds_since};
 
 /// What the loop calls: a closure that gets the loop, so it can schedule more callbacks.
 type Callback = Box<dyn FnOnce(&EventLoop)>;
-
-/// A callback waiting for its time; ordered by (due time, order of scheduling).
-struct TimerEntry {
-    due: Reverse<(Instant, u64)>, // BinaryHeap pops the largest: Reverse makes it the earliest
-    callback: Callback,
-}
-
-impl PartialEq for TimerEntry {
-    fn eq(&self, other: &Self) -> bool {
-        self.due == other.due
-    }
-}
-impl Eq for TimerEntry {}
-impl PartialOrd for TimerEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for TimerEntry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.due.cmp(&other.due)
-    }
-}
 
 /// A single-threaded event loop: schedule callbacks, then [`run_forever`](EventLoop::run_forever)
 /// until one of them calls [`stop`](EventLoop::stop).
@@ -71,8 +48,12 @@ impl Ord for TimerEntry {
 /// ```
 pub struct EventLoop {
     start: Instant,
+    /// Callbacks to run at the next turn, first in, first out.
     ready: RefCell<VecDeque<Callback>>,
-    timers: RefCell<BinaryHeap<TimerEntry>>,
+    /// (due, number of the timer), earliest first (`Reverse`: the heap pops the largest) ...
+    timers: RefCell<BinaryHeap<Reverse<(Instant, u64)>>>,
+    /// ... and the timers' callbacks, by number (a closure cannot be compared, so not in the heap).
+    waiting: RefCell<HashMap<u64, Callback>>,
     scheduled: Cell<u64>,
     stopping: Cell<bool>,
     running: Cell<bool>,
@@ -103,6 +84,7 @@ impl EventLoop {
             start: Instant::now(),
             ready: RefCell::new(VecDeque::new()),
             timers: RefCell::new(BinaryHeap::new()),
+            waiting: RefCell::new(HashMap::new()),
             scheduled: Cell::new(0),
             stopping: Cell::new(false),
             running: Cell::new(false),
@@ -159,9 +141,10 @@ impl EventLoop {
     }
 
     fn add_timer(&self, due: Instant, callback: Callback) {
-        let order = self.scheduled.get();
-        self.scheduled.set(order + 1);
-        self.timers.borrow_mut().push(TimerEntry { due: Reverse((due, order)), callback });
+        let number = self.scheduled.get();
+        self.scheduled.set(number + 1);
+        self.timers.borrow_mut().push(Reverse((due, number)));
+        self.waiting.borrow_mut().insert(number, callback);
     }
 
     /// Asks [`run_forever`](EventLoop::run_forever) to return once the callbacks of the
@@ -224,7 +207,7 @@ impl EventLoop {
     fn run_once(&self) {
         // 1. Nothing ready: sleep until the earliest timer is due.
         if self.ready.borrow().is_empty() {
-            let next = self.timers.borrow().peek().map(|t| t.due.0.0);
+            let next = self.timers.borrow().peek().map(|&Reverse((due, _))| due);
             match next {
                 Some(due) => wait::sleep(due.saturating_duration_since(Instant::now()), "EventLoop::run_forever"),
                 None => panic!(
@@ -238,8 +221,12 @@ impl EventLoop {
         {
             let mut timers = self.timers.borrow_mut();
             let mut ready = self.ready.borrow_mut();
-            while timers.peek().is_some_and(|t| t.due.0.0 <= now) {
-                ready.push_back(timers.pop().expect("peeked above").callback);
+            while let Some(&Reverse((due, number))) = timers.peek() {
+                if due > now {
+                    break;
+                }
+                timers.pop();
+                ready.push_back(self.waiting.borrow_mut().remove(&number).expect("every timer has its callback"));
             }
         }
         // 3. Run what is ready now; callbacks added meanwhile wait for the next turn.

@@ -21,7 +21,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
 use crate::sys::wait;
@@ -66,29 +66,6 @@ impl ScheduledEvent {
     }
 }
 
-struct Entry {
-    key: Reverse<(Instant, i64, u64)>, // BinaryHeap pops the largest: Reverse makes it the earliest
-    event: ScheduledEvent,
-    action: Action,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key.cmp(&other.key)
-    }
-}
-
 /// A queue of actions, each due at a time with a priority; [`run`](Scheduler::run) runs them.
 ///
 /// ```
@@ -102,7 +79,10 @@ impl Ord for Entry {
 /// ```
 pub struct Scheduler {
     start: Instant,
-    queue: RefCell<BinaryHeap<Entry>>,
+    /// (due, priority, number of the event), earliest first (`Reverse`: the heap pops the largest).
+    queue: RefCell<BinaryHeap<Reverse<(Instant, i64, u64)>>>,
+    /// The actions, by event number. A cancelled event leaves the map; its heap entry is skipped.
+    actions: RefCell<HashMap<u64, Action>>,
     entered: Cell<u64>,
 }
 
@@ -114,7 +94,7 @@ impl Default for Scheduler {
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<Scheduler({} events waiting)>", self.queue.borrow().len())
+        write!(f, "<Scheduler({} events waiting)>", self.actions.borrow().len())
     }
 }
 
@@ -126,7 +106,12 @@ impl Scheduler {
     /// assert!(s.empty());
     /// ```
     pub fn new() -> Scheduler {
-        Scheduler { start: Instant::now(), queue: RefCell::new(BinaryHeap::new()), entered: Cell::new(0) }
+        Scheduler {
+            start: Instant::now(),
+            queue: RefCell::new(BinaryHeap::new()),
+            actions: RefCell::new(HashMap::new()),
+            entered: Cell::new(0),
+        }
     }
 
     /// Seconds (lesson seconds) since the scheduler was made.
@@ -170,9 +155,9 @@ impl Scheduler {
     fn push(&self, when: Instant, time: f64, priority: i64, action: Action) -> ScheduledEvent {
         let sequence = self.entered.get();
         self.entered.set(sequence + 1);
-        let event = ScheduledEvent { time, priority, sequence };
-        self.queue.borrow_mut().push(Entry { key: Reverse((when, priority, sequence)), event, action });
-        event
+        self.queue.borrow_mut().push(Reverse((when, priority, sequence)));
+        self.actions.borrow_mut().insert(sequence, action);
+        ScheduledEvent { time, priority, sequence }
     }
 
     /// Removes `event` from the queue. Returns `false` if it was not there (already run or
@@ -186,10 +171,7 @@ impl Scheduler {
     /// s.run(); // nothing left: returns at once
     /// ```
     pub fn cancel(&self, event: &ScheduledEvent) -> bool {
-        let mut queue = self.queue.borrow_mut();
-        let before = queue.len();
-        queue.retain(|e| e.event.sequence != event.sequence);
-        queue.len() < before
+        self.actions.borrow_mut().remove(&event.sequence).is_some()
     }
 
     /// True when no event is waiting.
@@ -202,7 +184,7 @@ impl Scheduler {
     /// assert!(s.empty());
     /// ```
     pub fn empty(&self) -> bool {
-        self.queue.borrow().is_empty()
+        self.actions.borrow().is_empty()
     }
 
     /// Runs the events in order, sleeping until each is due, until none is left. An action
@@ -218,17 +200,19 @@ impl Scheduler {
     #[track_caller]
     pub fn run(&self) {
         loop {
-            let due = match self.queue.borrow().peek() {
-                None => return,
-                Some(next) => next.key.0.0,
-            };
+            let Some(&Reverse((due, _, sequence))) = self.queue.borrow().peek() else { return };
+            if !self.actions.borrow().contains_key(&sequence) {
+                self.queue.borrow_mut().pop(); // cancelled
+                continue;
+            }
             let now = Instant::now();
             if due > now {
                 wait::sleep(due - now, "Scheduler::run");
                 continue; // an earlier event cannot appear meanwhile (one thread), but look again
             }
-            let entry = self.queue.borrow_mut().pop().expect("peeked above");
-            (entry.action)(self); // the queue is not borrowed here: the action may enter more
+            self.queue.borrow_mut().pop();
+            let action = self.actions.borrow_mut().remove(&sequence).expect("looked above");
+            action(self); // nothing is borrowed here: the action may enter or cancel events
         }
     }
 }
