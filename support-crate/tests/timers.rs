@@ -24,6 +24,11 @@ fn panic_text(err: Box<dyn std::any::Any + Send>) -> String {
     err.downcast_ref::<String>().cloned().or(err.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
 }
 
+/// `seconds` lesson seconds in real time (the tests run unscaled unless MULTIPROC_TIME_SCALE is set).
+fn real(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds * multiproc::lesson::time_scale())
+}
+
 fn push(log: &Rc<RefCell<Vec<String>>>, what: &str) -> impl FnOnce(&Scheduler) + 'static {
     let log = log.clone();
     let what = what.to_string();
@@ -42,7 +47,7 @@ fn timer_runs_its_function_once_after_the_pause() {
     };
     t.start();
     assert!(t.join());
-    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert!(started.elapsed() >= real(0.05));
     assert_eq!(ran.load(Ordering::SeqCst), 1);
     assert!(t.join(), "a second join gives the same answer");
 }
@@ -108,6 +113,7 @@ fn negative_delays_are_refused() {
 
 #[test]
 fn scheduler_orders_by_deadline_then_priority_then_entry() {
+    let started = Instant::now(); // before the scheduler's clock starts
     let s = Scheduler::new();
     let got = log();
     let t = s.time();
@@ -116,9 +122,8 @@ fn scheduler_orders_by_deadline_then_priority_then_entry() {
     s.enterabs(t + 0.03, 1, push(&got, "0.03 p1 (b)"));
     s.enterabs(t + 0.01, 5, push(&got, "0.01 p5"));
     s.enter(0.02, 9, push(&got, "0.02 p9"));
-    let started = Instant::now();
     s.run();
-    assert!(started.elapsed() >= Duration::from_millis(25), "run slept until the last deadline");
+    assert!(started.elapsed() >= real(0.03), "run slept until the last deadline");
     assert_eq!(*got.borrow(), ["0.01 p5", "0.02 p9", "0.03 p1 (a)", "0.03 p1 (b)", "0.03 p2"]);
     assert!(s.empty());
 }
@@ -159,6 +164,7 @@ fn scheduler_actions_can_enter_more_events_and_a_slow_one_delays_the_rest() {
 
 #[test]
 fn event_loop_runs_soon_callbacks_in_order_then_timers_by_deadline() {
+    let started = Instant::now(); // before any delay is counted
     let lp = EventLoop::new();
     let got = log();
     let g = got.clone();
@@ -176,9 +182,8 @@ fn event_loop_runs_soon_callbacks_in_order_then_timers_by_deadline() {
         lp.call_soon(again);
     });
     lp.call_later(0.04, |lp| lp.stop());
-    let started = Instant::now();
     lp.run_forever();
-    assert!(started.elapsed() >= Duration::from_millis(40));
+    assert!(started.elapsed() >= real(0.04));
     assert_eq!(*got.borrow(), ["soon 1", "soon 2", "soon 3, added by soon 2", "later 0.01", "later 0.03"]);
     assert!(!lp.is_running());
 }
