@@ -113,6 +113,50 @@ def each_item_once_after_its_put(text: str, cell) -> None:
     assert all(i < joined for i, _ in got), f"join returned before every item was done:\n{text}"
 
 
+def coroutine_b_returns_before_a_sees_the_end(text: str, cell) -> None:
+    """24 ``use_countdown``: B prints its last line before its sender is dropped, so before A's
+    ``recv`` reports the end; A's own lines keep their order."""
+    lines = _lines(text)
+    assert [line for line in lines if line.startswith("A")] == ["A got 3", "A got 2", "A got 1", "A: B returned"], text
+    assert lines.index("B: nothing left, returning") < lines.index("A: B returned"), text
+
+
+def _clock_lines(text: str) -> list[tuple[float, str]]:
+    """``[ 1.23] what`` lines (a loop's or scheduler's clock, printed by its one thread)."""
+    found = [re.fullmatch(r"\[\s*([\d.]+)\] (.*)", line) for line in _lines(text)]
+    return [(float(m.group(1)), m.group(2)) for m in found if m]
+
+
+def _runs_in_time(text: str, due: dict[str, float]) -> None:
+    """Every line starting with a key of ``due`` is there once and its time is at least the due
+    time; and the clock never goes back from one line to the next (one thread prints them all)."""
+    lines = _clock_lines(text)
+    times = [t for t, _ in lines]
+    assert times == sorted(times), f"the clock went back:\n{text}"
+    for start, at_least in due.items():
+        hits = [t for t, what in lines if what.startswith(start)]
+        assert len(hits) == 1, f"{start!r}: {len(hits)} lines\n{text}"
+        assert hits[0] >= at_least, f"{start!r} ran at {hits[0]}, before its time {at_least}\n{text}"
+
+
+def scheduler_events_not_before_their_time(text: str, cell) -> None:
+    """25 ``five_events``: each action at or after its due time, in clock order."""
+    _runs_in_time(text, {"A:": 1.0, "B:": 2.0, "C:": 3.0, "D:": 3.0, "E:": 3.5, "the queue is empty": 3.5})
+
+
+def loop_timers_not_before_their_time(text: str, cell) -> None:
+    """25 ``soon_and_later``: timers at or after their delay, in clock order."""
+    _runs_in_time(text, {"soon 1": 0.0, "later: 0.5 s": 0.5, "later: 1 s": 1.0, "stop": 1.5})
+
+
+def tasks_a_second_apart(text: str, cell) -> None:
+    """25 ``pass_the_turn``: the k-th task runs at least k - 1 seconds after the first."""
+    tasks = [(t, what) for t, what in _clock_lines(text) if what.startswith("task ")]
+    assert [what for _, what in tasks] == ["task A", "task B", "task C"] * 2 + ["task A"], text
+    for k, (t, _) in enumerate(tasks):
+        assert t >= k, f"task {k + 1} ran at {t}, before {k} s\n{text}"
+
+
 CHECKS = {
     "05-ExecutionOrderAndResources.ipynb": {"nb05-07": ten_whole_lines_any_order},
     "07-Communication.ipynb": {"nb07-04": send_name_once},
@@ -124,4 +168,10 @@ CHECKS = {
         "nb15-34": everyone_reached_before_anyone_passed,
     },
     "16-ThreadQueues.ipynb": {"nb16-08": each_item_once_after_its_put},
+    "24-GeneratorsAndCoroutines.ipynb": {"nb24-24": coroutine_b_returns_before_a_sees_the_end},
+    "25-EventLoopTimersCallbacks.ipynb": {
+        "nb25-12": scheduler_events_not_before_their_time,
+        "nb25-15": loop_timers_not_before_their_time,
+        "nb25-18": tasks_a_second_apart,
+    },
 }

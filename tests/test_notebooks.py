@@ -100,6 +100,8 @@ EXPECTED_NOTEBOOKS = [
     "17-ProcessLifecycle.ipynb",
     "20-Managers.ipynb",
     "23-PoolsAndExecutors.ipynb",
+    "24-GeneratorsAndCoroutines.ipynb",
+    "25-EventLoopTimersCallbacks.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

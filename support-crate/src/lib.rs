@@ -26,6 +26,10 @@
 //! - passing messages: [`queue`], [`pipe`]; between threads: [`thread_queue`]
 //! - shared memory: [`shared_memory`] ([`Value`](shared_memory::Value), [`Array`](shared_memory::Array))
 //! - a server process holding shared objects: [`manager`] ([`Manager`](manager::Manager))
+//! - many tasks on a few workers: [`pool`] ([`Pool`](pool::Pool)), [`executor`]
+//!   ([`ThreadPoolExecutor`](executor::ThreadPoolExecutor), [`ProcessPoolExecutor`](executor::ProcessPoolExecutor))
+//! - later, and in turn: [`timer`] ([`Timer`](timer::Timer)), [`sched`]
+//!   ([`Scheduler`](sched::Scheduler)), [`event_loop`] ([`EventLoop`](event_loop::EventLoop))
 //! - lesson helpers: [`lesson`] (scaled [`sleep`](lesson::sleep), [`randint`](lesson::randint),
 //!   [`input`](lesson::input), [`pyprint!`])
 //! - rich notebook output: [`display`]
@@ -34,28 +38,27 @@
 //! Linux only: it relies on `fork`, futexes, `MAP_SHARED` memory and Unix sockets.
 
 pub mod barrier;
-// Added by the "notebooks" helper: check cells capture a student's output (see capture.rs).
 pub mod capture;
 pub mod condition;
 pub mod display;
 pub mod event;
-// Added by the "pools" helper (lesson 23): executors and futures.
 pub mod executor;
+pub mod event_loop;
 pub mod kernel_link;
 pub mod lesson;
 pub mod lock;
-// Added for lesson 20-Managers: a server process holding dicts, lists and namespaces.
 pub mod manager;
 pub mod pipe;
-// Added by the "pools" helper (lesson 23): the process pool.
 pub mod pool;
 pub mod process;
 pub mod queue;
+pub mod sched;
 pub mod semaphore;
 pub mod shared_memory;
 #[doc(hidden)]
 pub mod sys;
 pub mod thread_queue;
+pub mod timer;
 
 /// Everything a lesson needs, in one `use`: `use multiproc::prelude::*;`
 ///
@@ -70,6 +73,7 @@ pub mod prelude {
     pub use crate::display::*;
     pub use crate::event::*;
     pub use crate::executor::*;
+    pub use crate::event_loop::*;
     pub use crate::lesson::*;
     pub use crate::lock::*;
     pub use crate::manager::*;
@@ -77,9 +81,11 @@ pub mod prelude {
     pub use crate::pool::*;
     pub use crate::process::*;
     pub use crate::queue::*;
+    pub use crate::sched::*;
     pub use crate::semaphore::*;
     pub use crate::shared_memory::*;
     // The module, not its types: `thread_queue::Queue` next to the process `Queue` (see its doc).
     pub use crate::thread_queue;
+    pub use crate::timer::*;
     pub use crate::pyprint;
 }
