@@ -27,6 +27,9 @@ pub enum Note {
     Stopped(String),
     /// The cell's code panicked with this message.
     Panicked(String),
+    /// The cell's code exec'd this program in the notebook's own process, which the program
+    /// replaces (written by the kernel's runtime, not by this crate).
+    Exec(String),
 }
 
 impl Note {
@@ -35,6 +38,7 @@ impl Note {
         let (kind, text) = match self {
             Note::Stopped(what) => ("stopped", what),
             Note::Panicked(message) => ("panicked", message),
+            Note::Exec(program) => ("exec", program),
         };
         format!("{NOTE}{kind} {}\n", serde_json::Value::String(text.clone()))
     }
@@ -46,6 +50,7 @@ impl Note {
         match kind {
             "stopped" => Some(Note::Stopped(text)),
             "panicked" => Some(Note::Panicked(text)),
+            "exec" => Some(Note::Exec(text)),
             _ => None,
         }
     }
