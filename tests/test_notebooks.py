@@ -96,6 +96,7 @@ EXPECTED_NOTEBOOKS = [
     "13-Threads.ipynb",
     "14-LocksAndRaceConditions.ipynb",
     "21-SubprocessExecFork.ipynb",
+    "22-Signals.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

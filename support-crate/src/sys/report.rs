@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn notes_round_trip_on_one_line() {
-        for note in [Note::Stopped("Queue::get".into()), Note::Panicked("two\nlines \"quoted\"".into())] {
+        for note in [Note::Stopped("Queue::get".into()), Note::Panicked("two\nlines \"quoted\"".into()), Note::Exec("/bin/ls".into())] {
             let line = note.line();
             assert_eq!(line.matches('\n').count(), 1, "{line:?}");
             assert_eq!(Note::parse(&line), Some(note));
