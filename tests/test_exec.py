@@ -82,3 +82,19 @@ println!("exec failed, the cell goes on: {}", err.kind());
     assert res.status == "ok", (res.errors, res.stderr)
     lines = res.stdout.splitlines()
     assert lines == ["the child became echo", "child exit code Some(0)", "exec failed, the cell goes on: entity not found"], res.stdout
+
+
+def test_a_failed_exec_takes_its_note_back(kernel):
+    # The cell goes on after the failed exec; when it then ends the process itself, the error is
+    # about that, not about an exec that never happened.
+    _, kc = kernel
+    res = run_cell(kc, r'''
+use std::os::unix::process::CommandExt;
+let err = std::process::Command::new("no-such-program-here").exec();
+println!("exec failed: {}", err.kind());
+std::process::exit(0);
+''', timeout=120)
+    err = one_error(res)
+    assert err["ename"] == "ProcessDied", err
+    assert res.stdout == "exec failed: entity not found\n", res.stdout
+    assert run_cell(kc, 'println!("still here");', timeout=120).stdout == "still here\n"

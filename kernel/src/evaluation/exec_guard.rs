@@ -12,8 +12,8 @@
 //! for the kernel (the kernel words the cell's error from it, `outcome::replaced_by_exec`), then
 //! does the real exec. Everywhere else (a forked child, the kernel itself) it is libc's function
 //! and nothing more. Hand-written because no crate interposes libc functions for one process.
-//! (An exec that fails returns to the cell as usual; its note is then unused, unless the same
-//! cell's process ends without a panic later on, which is then also reported as the exec.)
+//! An exec that fails returns to the cell as usual, after a second note with no program that
+//! takes the first one back.
 
 use std::ffi::{CStr, c_char, c_int};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
@@ -43,11 +43,16 @@ pub fn arm() {
     RUNTIME_PID.store(std::process::id() as i32, Ordering::Relaxed);
 }
 
+/// True in the runtime process.
+fn in_runtime() -> bool {
+    // SAFETY: getpid has no preconditions (and is async-signal-safe, for forked children).
+    RUNTIME_PID.load(Ordering::Relaxed) == unsafe { libc::getpid() }
+}
+
 /// In the runtime process: the note for the kernel, on fd 2 (a stream the kernel reads before
 /// it learns that the runtime ended). `program`: the path or name given to exec.
 fn announce(program: *const c_char) {
-    // SAFETY: getpid has no preconditions (and is async-signal-safe, for forked children).
-    if RUNTIME_PID.load(Ordering::Relaxed) != unsafe { libc::getpid() } {
+    if !in_runtime() {
         return;
     }
     let name = if program.is_null() {
@@ -56,7 +61,18 @@ fn announce(program: *const c_char) {
         // SAFETY: exec's first argument is a NUL-terminated string.
         unsafe { CStr::from_ptr(program) }.to_string_lossy().into_owned()
     };
-    let line = Note::Exec(name).line();
+    write_note(&Note::Exec(name));
+}
+
+/// In the runtime process, after an exec that failed: takes the note back (an empty program).
+fn withdraw() {
+    if in_runtime() {
+        write_note(&Note::Exec(String::new()));
+    }
+}
+
+fn write_note(note: &Note) {
+    let line = note.line();
     let mut rest = line.as_bytes();
     while !rest.is_empty() {
         // SAFETY: writing our own buffer to fd 2.
@@ -90,11 +106,17 @@ macro_rules! interpose {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
             announce($program);
-            match real($i) {
+            let failed = match real($i) {
                 0 => missing(),
                 // SAFETY: the address dlsym gave for this very name, with its C signature.
                 f => unsafe { std::mem::transmute::<usize, unsafe extern "C" fn($($ty),*) -> c_int>(f)($($arg),*) },
-            }
+            };
+            // Still here: the exec failed (errno is kept: writing the note does not fail).
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            withdraw();
+            // SAFETY: restoring errno through libc's own location.
+            unsafe { *libc::__errno_location() = errno };
+            failed
         }
     };
 }

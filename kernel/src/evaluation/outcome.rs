@@ -67,13 +67,13 @@ pub fn panicked(runtime_stderr: &str, interrupted: bool, runtime: i32, cap: Cap,
 }
 
 /// The program a cell exec'd in the notebook's own process, from the runtime's last note
-/// (`runtime_stderr`; see `exec_guard`), if it did.
+/// (`runtime_stderr`; see `exec_guard`), if it did (a note without a program: the exec failed).
 pub fn exec_note(runtime_stderr: &str) -> Option<String> {
     // The program's own stderr lines may follow the note.
     runtime_stderr.lines().find_map(|l| match Note::parse(l) {
         Some(Note::Exec(program)) => Some(program),
         _ => None,
-    })
+    }).filter(|p| !p.is_empty())
 }
 
 /// The error for a cell whose code exec'd `program` in the notebook's own process: the process
@@ -134,6 +134,7 @@ mod tests {
         assert_eq!(exec_note(&Note::Exec("/bin/ls".into()).line()).as_deref(), Some("/bin/ls"));
         assert_eq!(exec_note(&Note::Panicked("boom".into()).line()), None);
         assert_eq!(exec_note(""), None);
+        assert_eq!(exec_note(&Note::Exec(String::new()).line()), None, "a failed exec takes its note back");
         let with_its_stderr = format!("{}ls: cannot access 'x'", Note::Exec("ls".into()).line());
         assert_eq!(exec_note(&with_its_stderr).as_deref(), Some("ls"));
         let (ename, said) = evalue(replaced_by_exec("/bin/ls", ""));
