@@ -157,6 +157,23 @@ def tasks_a_second_apart(text: str, cell) -> None:
         assert t >= k, f"task {k + 1} ran at {t}, before {k} s\n{text}"
 
 
+def exec_keeps_the_pid(text: str, cell) -> None:
+    """21 the Cookbook's exec recipe: the called program runs in the caller's process (same pid)."""
+    before = re.search(r"^caller: pid (\d+), about to exec$", text, re.MULTILINE)
+    after = re.search(r"^called program: pid (\d+), ", text, re.MULTILINE)
+    assert before and after, text
+    assert before.group(1) == after.group(1), f"exec should keep the pid:\n{text}"
+
+
+def fork_returns_twice(text: str, cell) -> None:
+    """21 raw fork: the child's parent is the parent, and waitpid reports the child's pid and 7."""
+    parent = re.search(r"^parent: pid (\d+)$", text, re.MULTILINE)
+    child = re.search(r"^child: pid (\d+), my parent is (\d+)$", text, re.MULTILINE)
+    waited = re.search(r"^parent: child (\d+) exited with code 7$", text, re.MULTILINE)
+    assert parent and child and waited, text
+    assert child.group(2) == parent.group(1) and waited.group(1) == child.group(1) != parent.group(1), text
+
+
 CHECKS = {
     "05-ExecutionOrderAndResources.ipynb": {"nb05-07": ten_whole_lines_any_order},
     "07-Communication.ipynb": {"nb07-04": send_name_once},
@@ -174,4 +191,5 @@ CHECKS = {
         "nb25-15": loop_timers_not_before_their_time,
         "nb25-18": tasks_a_second_apart,
     },
+    "21-SubprocessExecFork.ipynb": {"nb21-14": exec_keeps_the_pid, "nb21-25": fork_returns_twice},
 }

@@ -102,6 +102,8 @@ EXPECTED_NOTEBOOKS = [
     "23-PoolsAndExecutors.ipynb",
     "24-GeneratorsAndCoroutines.ipynb",
     "25-EventLoopTimersCallbacks.ipynb",
+    "21-SubprocessExecFork.ipynb",
+    "22-Signals.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

@@ -8,6 +8,7 @@ pub mod annotated_errors;
 pub mod cache_slot;
 pub mod completion;
 pub mod errors;
+pub mod exec_guard;
 pub mod outcome;
 pub mod memory;
 pub mod prebuilt;
@@ -371,7 +372,9 @@ impl Evaluator {
                 error("CompilationError", evalue, traceback)
             }
             Err(evcxr::Error::SubprocessTerminated(msg)) => {
-                if runtime_killed || interrupted {
+                if let Some(program) = outcome::exec_note(&report.panic_message) {
+                    outcome::replaced_by_exec(&program, &terminated)
+                } else if runtime_killed || interrupted {
                     let evalue = format!(
                         "the cell did not stop within {} s, so its process was restarted: variables from earlier cells were lost.{terminated}",
                         RUNTIME_GRACE.as_secs()

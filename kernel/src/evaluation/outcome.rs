@@ -35,7 +35,7 @@ pub fn panicked(runtime_stderr: &str, interrupted: bool, runtime: i32, cap: Cap,
         Some(Note::Stopped(what)) => Some(Some(what.clone())),
         // Without the notebook's hook (an older start-up cell): rustc's own panic report.
         None => text.lines().find_map(stopped_in).map(|w| Some(w.to_string())),
-        Some(Note::Panicked(_)) => None,
+        Some(Note::Panicked(_) | Note::Exec(_)) => None,
     };
     let stopped = stopped.or(interrupted.then_some(None));
     if let Some(what) = stopped {
@@ -44,7 +44,7 @@ pub fn panicked(runtime_stderr: &str, interrupted: bool, runtime: i32, cap: Cap,
         return CellOutcome::Error { ename: "Interrupted".into(), evalue: evalue.clone(), traceback: vec![evalue] };
     }
     let message = match note {
-        Some(Note::Panicked(m)) => m,
+        Some(Note::Panicked(m) | Note::Exec(m)) => m,
         _ => text
             .lines()
             .filter(|l| !l.starts_with("thread '") && !l.starts_with("note: run with `RUST_BACKTRACE"))
@@ -64,6 +64,30 @@ pub fn panicked(runtime_stderr: &str, interrupted: bool, runtime: i32, cap: Cap,
     }
     let evalue = format!("the cell's code panicked in process {runtime} (the notebook's main process): {message}{terminated}");
     CellOutcome::Error { ename: "Panic".into(), evalue: evalue.clone(), traceback: vec![evalue] }
+}
+
+/// The program a cell exec'd in the notebook's own process, from the runtime's last note
+/// (`runtime_stderr`; see `exec_guard`), if it did (a note without a program: the exec failed).
+pub fn exec_note(runtime_stderr: &str) -> Option<String> {
+    // The program's own stderr lines may follow the note.
+    runtime_stderr.lines().find_map(|l| match Note::parse(l) {
+        Some(Note::Exec(program)) => Some(program),
+        _ => None,
+    }).filter(|p| !p.is_empty())
+}
+
+/// The error for a cell whose code exec'd `program` in the notebook's own process: the process
+/// that ran the cells became that program (its output is shown above the error) and ended
+/// with it; evcxr started a fresh one.
+pub fn replaced_by_exec(program: &str, terminated: &str) -> CellOutcome {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    let evalue = format!(
+        "this cell replaced the notebook's own process with `{name}` (exec): the code after exec never ran, and \
+         the notebook's variables are gone (a fresh process runs the next cell).{terminated} To run a program from \
+         a cell, run it in a child process: `Command::new(\"{name}\").status()`, or fork and exec in the child \
+         (see 21-SubprocessExecFork)."
+    );
+    CellOutcome::Error { ename: "ExecReplacedNotebook".into(), evalue: evalue.clone(), traceback: vec![evalue] }
 }
 
 #[cfg(test)]
@@ -103,6 +127,20 @@ mod tests {
         let rusts = "thread '<unnamed>' panicked at src/lib.rs:3:1:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace";
         let (_, said) = evalue(panicked(rusts, false, 7, NO_CAP, ""));
         assert!(said.ends_with(": boom") && !said.contains("lib.rs"), "{said}");
+    }
+
+    #[test]
+    fn an_exec_in_the_notebook_names_the_program_and_the_way_out() {
+        assert_eq!(exec_note(&Note::Exec("/bin/ls".into()).line()).as_deref(), Some("/bin/ls"));
+        assert_eq!(exec_note(&Note::Panicked("boom".into()).line()), None);
+        assert_eq!(exec_note(""), None);
+        assert_eq!(exec_note(&Note::Exec(String::new()).line()), None, "a failed exec takes its note back");
+        let with_its_stderr = format!("{}ls: cannot access 'x'", Note::Exec("ls".into()).line());
+        assert_eq!(exec_note(&with_its_stderr).as_deref(), Some("ls"));
+        let (ename, said) = evalue(replaced_by_exec("/bin/ls", ""));
+        assert_eq!(ename, "ExecReplacedNotebook");
+        assert!(said.starts_with("this cell replaced the notebook's own process with `ls` (exec)"), "{said}");
+        assert!(said.contains("`Command::new(\"ls\").status()`") && said.contains("21-SubprocessExecFork"), "{said}");
     }
 
     #[test]

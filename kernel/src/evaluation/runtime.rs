@@ -92,6 +92,8 @@ fn dup_onto(from: i32, to: i32) -> std::io::Result<()> {
 
 impl Runtime {
     fn start(base: &str) -> std::io::Result<Runtime> {
+        // An exec by a cell's code replaces this process: the kernel is told which program.
+        super::exec_guard::arm();
         // Die with the kernel instead of lingering as an orphan.
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };

@@ -27,6 +27,9 @@ pub enum Note {
     Stopped(String),
     /// The cell's code panicked with this message.
     Panicked(String),
+    /// The cell's code exec'd this program in the notebook's own process, which the program
+    /// replaces (written by the kernel's runtime, not by this crate).
+    Exec(String),
 }
 
 impl Note {
@@ -35,6 +38,7 @@ impl Note {
         let (kind, text) = match self {
             Note::Stopped(what) => ("stopped", what),
             Note::Panicked(message) => ("panicked", message),
+            Note::Exec(program) => ("exec", program),
         };
         format!("{NOTE}{kind} {}\n", serde_json::Value::String(text.clone()))
     }
@@ -46,6 +50,7 @@ impl Note {
         match kind {
             "stopped" => Some(Note::Stopped(text)),
             "panicked" => Some(Note::Panicked(text)),
+            "exec" => Some(Note::Exec(text)),
             _ => None,
         }
     }
@@ -98,7 +103,7 @@ mod tests {
 
     #[test]
     fn notes_round_trip_on_one_line() {
-        for note in [Note::Stopped("Queue::get".into()), Note::Panicked("two\nlines \"quoted\"".into())] {
+        for note in [Note::Stopped("Queue::get".into()), Note::Panicked("two\nlines \"quoted\"".into()), Note::Exec("/bin/ls".into())] {
             let line = note.line();
             assert_eq!(line.matches('\n').count(), 1, "{line:?}");
             assert_eq!(Note::parse(&line), Some(note));
