@@ -24,7 +24,8 @@
 //! - processes: [`process`] ([`Process`](process::Process), [`current_process`](process::current_process), …)
 //! - locks and other synchronisation: [`lock`], [`semaphore`], [`event`], [`condition`], [`barrier`]
 //! - passing messages: [`queue`], [`pipe`]; between threads: [`thread_queue`]
-//! - shared memory: [`shared_memory`] ([`Value`](shared_memory::Value), [`Array`](shared_memory::Array))
+//! - shared memory: [`shared_memory`] ([`Value`](shared_memory::Value), [`Array`](shared_memory::Array)),
+//!   [`named_memory`] ([`SharedMemory`](named_memory::SharedMemory), attached by name)
 //! - lesson helpers: [`lesson`] (scaled [`sleep`](lesson::sleep), [`randint`](lesson::randint),
 //!   [`input`](lesson::input), [`pyprint!`])
 //! - rich notebook output: [`display`]
@@ -41,6 +42,8 @@ pub mod event;
 pub mod kernel_link;
 pub mod lesson;
 pub mod lock;
+// Added by the "pipes" helper: named shared memory (lesson 19-SharedMemory).
+pub mod named_memory;
 pub mod pipe;
 pub mod process;
 pub mod queue;
@@ -64,6 +67,7 @@ pub mod prelude {
     pub use crate::event::*;
     pub use crate::lesson::*;
     pub use crate::lock::*;
+    pub use crate::named_memory::*;
     pub use crate::pipe::*;
     pub use crate::process::*;
     pub use crate::queue::*;
