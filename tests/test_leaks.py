@@ -42,6 +42,7 @@ SHM = Path("/dev/shm")
 CELL_TIMEOUT = 300
 
 LESSONS = [
+    "18-PipesAndProcessQueues.ipynb",
 ]
 
 

@@ -95,6 +95,7 @@ EXPECTED_NOTEBOOKS = [
     "12-ProcessesVsThreads.ipynb",
     "13-Threads.ipynb",
     "14-LocksAndRaceConditions.ipynb",
+    "18-PipesAndProcessQueues.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
