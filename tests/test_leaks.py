@@ -43,6 +43,7 @@ CELL_TIMEOUT = 300
 
 LESSONS = [
     "18-PipesAndProcessQueues.ipynb",
+    "19-SharedMemory.ipynb",
 ]
 
 

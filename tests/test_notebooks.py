@@ -96,6 +96,7 @@ EXPECTED_NOTEBOOKS = [
     "13-Threads.ipynb",
     "14-LocksAndRaceConditions.ipynb",
     "18-PipesAndProcessQueues.ipynb",
+    "19-SharedMemory.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
