@@ -93,7 +93,8 @@ def _open_elsewhere(paths: set[Path], ours: set[int]) -> set[Path]:
     return found
 
 
-def _fifos(folder: Path) -> set[Path]:
+def _fifos(folder: Path, recursive: bool = True) -> set[Path]:
+    """The FIFOs in ``folder`` (and below it when ``recursive``)."""
     out: set[Path] = set()
     for root, dirs, files in os.walk(folder):
         for name in dirs + files:
@@ -103,21 +104,8 @@ def _fifos(folder: Path) -> set[Path]:
                     out.add(path)
             except OSError:
                 pass
-    return out
-
-
-def _top_fifos(folder: Path) -> set[Path]:
-    out: set[Path] = set()
-    try:
-        entries = list(folder.iterdir())
-    except OSError:
-        return out
-    for path in entries:
-        try:
-            if stat.S_ISFIFO(path.lstat().st_mode):
-                out.add(path)
-        except OSError:
-            pass
+        if not recursive:
+            break
     return out
 
 
@@ -141,7 +129,7 @@ class LeakCounter:
         self.token = f"RC_LEAK_TOKEN={uuid.uuid4().hex}".encode()
         self.tmpdir = tmpdir
         self.shm_before = set(SHM.iterdir())
-        self.tmp_fifos_before = _top_fifos(Path("/tmp"))
+        self.tmp_fifos_before = _fifos(Path("/tmp"), recursive=False)
 
     def env(self) -> dict:
         key, value = self.token.decode().split("=", 1)
@@ -167,7 +155,7 @@ class LeakCounter:
         new_shm = set(SHM.iterdir()) - self.shm_before
         new_shm -= _open_elsewhere(new_shm, ours) if new_shm else set()
         leaks.shm = sorted(p.name for p in new_shm if p.exists())
-        fifos = _fifos(self.tmpdir) | (_top_fifos(Path("/tmp")) - self.tmp_fifos_before)
+        fifos = _fifos(self.tmpdir) | (_fifos(Path("/tmp"), recursive=False) - self.tmp_fifos_before)
         leaks.fifos = sorted(str(p) for p in fifos)
         return leaks
 
