@@ -174,6 +174,16 @@ def fork_returns_twice(text: str, cell) -> None:
     assert child.group(2) == parent.group(1) and waited.group(1) == child.group(1) != parent.group(1), text
 
 
+def nine_jobs_each_squared_once(text: str, cell) -> None:
+    """18 ``JoinableQueue``: jobs 1..9 each squared exactly once (by any of the three workers),
+    and every worker line comes before the line printed after ``join``."""
+    lines = _lines(text)
+    jobs = [re.fullmatch(r"worker [123]: (\d) squared is (\d+)", line) for line in lines[:-1]]
+    assert all(jobs) and len(jobs) == 9, text
+    assert sorted((int(m.group(1)), int(m.group(2))) for m in jobs) == [(n, n * n) for n in range(1, 10)], text
+    assert lines[-1] == "join returned: all 9 jobs are done", text
+
+
 CHECKS = {
     "05-ExecutionOrderAndResources.ipynb": {"nb05-07": ten_whole_lines_any_order},
     "07-Communication.ipynb": {"nb07-04": send_name_once},
@@ -192,4 +202,5 @@ CHECKS = {
         "nb25-18": tasks_a_second_apart,
     },
     "21-SubprocessExecFork.ipynb": {"nb21-14": exec_keeps_the_pid, "nb21-25": fork_returns_twice},
+    "18-PipesAndProcessQueues.ipynb": {"nb18-21": nine_jobs_each_squared_once},
 }

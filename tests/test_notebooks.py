@@ -104,6 +104,8 @@ EXPECTED_NOTEBOOKS = [
     "25-EventLoopTimersCallbacks.ipynb",
     "21-SubprocessExecFork.ipynb",
     "22-Signals.ipynb",
+    "18-PipesAndProcessQueues.ipynb",
+    "19-SharedMemory.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

@@ -24,12 +24,13 @@
 //! - processes: [`process`] ([`Process`](process::Process), [`current_process`](process::current_process), …)
 //! - locks and other synchronisation: [`lock`], [`semaphore`], [`event`], [`condition`], [`barrier`]
 //! - passing messages: [`queue`], [`pipe`]; between threads: [`thread_queue`]
-//! - shared memory: [`shared_memory`] ([`Value`](shared_memory::Value), [`Array`](shared_memory::Array))
 //! - a server process holding shared objects: [`manager`] ([`Manager`](manager::Manager))
 //! - many tasks on a few workers: [`pool`] ([`Pool`](pool::Pool)), [`executor`]
 //!   ([`ThreadPoolExecutor`](executor::ThreadPoolExecutor), [`ProcessPoolExecutor`](executor::ProcessPoolExecutor))
 //! - later, and in turn: [`timer`] ([`Timer`](timer::Timer)), [`sched`]
 //!   ([`Scheduler`](sched::Scheduler)), [`event_loop`] ([`EventLoop`](event_loop::EventLoop))
+//! - shared memory: [`shared_memory`] ([`Value`](shared_memory::Value), [`Array`](shared_memory::Array)),
+//!   [`named_memory`] ([`SharedMemory`](named_memory::SharedMemory), attached by name)
 //! - lesson helpers: [`lesson`] (scaled [`sleep`](lesson::sleep), [`randint`](lesson::randint),
 //!   [`input`](lesson::input), [`pyprint!`])
 //! - rich notebook output: [`display`]
@@ -42,12 +43,13 @@ pub mod capture;
 pub mod condition;
 pub mod display;
 pub mod event;
-pub mod executor;
 pub mod event_loop;
+pub mod executor;
 pub mod kernel_link;
 pub mod lesson;
 pub mod lock;
 pub mod manager;
+pub mod named_memory;
 pub mod pipe;
 pub mod pool;
 pub mod process;
@@ -72,11 +74,12 @@ pub mod prelude {
     pub use crate::condition::*;
     pub use crate::display::*;
     pub use crate::event::*;
-    pub use crate::executor::*;
     pub use crate::event_loop::*;
+    pub use crate::executor::*;
     pub use crate::lesson::*;
     pub use crate::lock::*;
     pub use crate::manager::*;
+    pub use crate::named_memory::*;
     pub use crate::pipe::*;
     pub use crate::pool::*;
     pub use crate::process::*;

@@ -1,0 +1,290 @@
+"""Lessons leave nothing behind: no stray processes, shared-memory objects or FIFOs after any
+cell, after a restart and after a shutdown (issue 11, "Kernel").
+
+Each lesson of ``LESSONS`` runs cell by cell in a real kernel (started by ``jupyter_client``).
+After every cell, after ``restart_kernel`` and after ``shutdown_kernel`` the test counts:
+
+- **stray processes**: every live process whose environment carries this run's token (the test
+  starts the kernel with ``RC_LEAK_TOKEN=<random>``; every process forked or executed below it
+  inherits the variable, even one that was orphaned or double-forked away from the kernel's tree),
+  except the kernel itself and its runtime (the process evcxr starts with ``EVCXR_IS_RUNTIME=1``).
+  Zombies are not counted here (``test_zombies.py`` counts those).
+- **shared-memory objects**: entries of ``/dev/shm`` that were not there when the kernel started
+  (other programs' entries that one of their own processes holds open are not counted, so a busy
+  machine does not fail the test; one that creates and leaves entries during the run would).
+- **FIFOs** in the temporary folder: the kernel gets a private ``TMPDIR``, so everything a lesson
+  makes in ``std::env::temp_dir()`` is there; FIFOs anywhere below it count, and new FIFOs in
+  ``/tmp`` too (for a lesson that hard-codes the path).
+
+``test_the_leak_counter_sees_each_kind_of_leak`` is the counter's self-test: deliberately leaking
+cells must be reported, each kind by its name, so a lesson test that passes means something.
+
+Add a lesson by appending its file name to ``LESSONS`` (the coordinator adds 17 and 20 to 22).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import KERNEL_NAME, run_cell
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+SHM = Path("/dev/shm")
+CELL_TIMEOUT = 300
+
+LESSONS = [
+    "18-PipesAndProcessQueues.ipynb",
+    "19-SharedMemory.ipynb",
+]
+
+
+# ------------------------------------------------------------------------------- the counter
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def _stat(pid: int) -> tuple[str, str, int] | None:
+    """(command name, state, parent pid) of a live pid, or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = text[text.rfind(")") + 2:].split()
+    return text[text.find("(") + 1:text.rfind(")")], rest[0], int(rest[1])
+
+
+def _pids() -> list[int]:
+    return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+
+
+def _open_elsewhere(paths: set[Path], ours: set[int]) -> set[Path]:
+    """Those of ``paths`` that a process outside ``ours`` has open or mapped."""
+    found: set[Path] = set()
+    wanted = {str(p) for p in paths}
+    for pid in _pids():
+        if pid in ours:
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if target in wanted:
+                    found.add(Path(target))
+            maps = Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            continue
+        found.update(Path(w) for w in wanted if w in maps)
+    return found
+
+
+def _fifos(folder: Path, recursive: bool = True) -> set[Path]:
+    """The FIFOs in ``folder`` (and below it when ``recursive``)."""
+    out: set[Path] = set()
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(root) / name
+            try:
+                if stat.S_ISFIFO(path.lstat().st_mode):
+                    out.add(path)
+            except OSError:
+                pass
+        if not recursive:
+            break
+    return out
+
+
+@dataclass
+class Leaks:
+    processes: list[str] = field(default_factory=list)
+    shm: list[str] = field(default_factory=list)
+    fifos: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.processes or self.shm or self.fifos)
+
+    def __str__(self) -> str:
+        return f"stray processes {self.processes}, /dev/shm objects {self.shm}, FIFOs {self.fifos}"
+
+
+class LeakCounter:
+    """Counts what a kernel started with :meth:`env` left behind (see the module docstring)."""
+
+    def __init__(self, tmpdir: Path):
+        self.token = f"RC_LEAK_TOKEN={uuid.uuid4().hex}".encode()
+        self.tmpdir = tmpdir
+        self.shm_before = set(SHM.iterdir())
+        self.tmp_fifos_before = _fifos(Path("/tmp"), recursive=False)
+
+    def env(self) -> dict:
+        key, value = self.token.decode().split("=", 1)
+        return dict(os.environ, **{key: value, "TMPDIR": str(self.tmpdir)})
+
+    def ours(self) -> set[int]:
+        """Every live process of this kernel session (zombies included)."""
+        return {pid for pid in _pids() if self.token in _environ(pid)}
+
+    def count(self, kernel_pid: int | None) -> Leaks:
+        """What is left now; ``kernel_pid``: the running kernel (None after a shutdown)."""
+        ours = self.ours()
+        allowed = set()
+        if kernel_pid is not None:
+            allowed.add(kernel_pid)
+            allowed.update(p for p in ours if (_stat(p) or ("", "", 0))[2] == kernel_pid
+                           and b"EVCXR_IS_RUNTIME=1" in _environ(p))
+        leaks = Leaks()
+        for pid in sorted(ours - allowed):
+            st = _stat(pid)
+            if st is not None and st[1] != "Z":
+                leaks.processes.append(f"{pid} {st[0]} (state {st[1]}, parent {st[2]})")
+        new_shm = set(SHM.iterdir()) - self.shm_before
+        new_shm -= _open_elsewhere(new_shm, ours) if new_shm else set()
+        leaks.shm = sorted(p.name for p in new_shm if p.exists())
+        fifos = _fifos(self.tmpdir) | (_fifos(Path("/tmp"), recursive=False) - self.tmp_fifos_before)
+        leaks.fifos = sorted(str(p) for p in fifos)
+        return leaks
+
+    def settled(self, kernel_pid: int | None, timeout: float = 10.0) -> Leaks:
+        """``count`` once nothing is left, or what is still left after ``timeout`` s: a process
+        that a cell joined, or a kernel that was shut down, may take a moment to disappear from
+        /proc (this waits for the system, it does not stand in for the lesson's own joins)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            leaks = self.count(kernel_pid)
+            if not leaks or time.monotonic() > deadline:
+                return leaks
+            time.sleep(0.1)
+
+
+# ------------------------------------------------------------------------------ running cells
+
+
+class Session:
+    """A kernel for one lesson, started with the counter's environment."""
+
+    def __init__(self, counter: LeakCounter):
+        from jupyter_client.manager import KernelManager
+
+        self.counter = counter
+        self.km = KernelManager(kernel_name=KERNEL_NAME)
+        self.km.start_kernel(env=counter.env())
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=180)
+
+    @property
+    def kernel_pid(self) -> int:
+        return self.km.provisioner.process.pid
+
+    def run(self, source: str, may_fail: bool = False, where: str = ""):
+        res = run_cell(self.kc, source, timeout=CELL_TIMEOUT)
+        if not may_fail:
+            assert res.status == "ok", f"{where}: {res.errors} {res.stderr}"
+        return res
+
+    def leaks_now(self) -> Leaks:
+        return self.counter.settled(self.kernel_pid)
+
+    def restart(self) -> None:
+        self.km.restart_kernel(now=False)
+        self.kc.wait_for_ready(timeout=180)
+        # The new kernel compiles its start-up code in the background; one cell waits for it.
+        self.run("let after_restart = ();", where="first cell after the restart")
+
+    def shutdown(self) -> Leaks:
+        try:
+            self.kc.stop_channels()
+        finally:
+            self.km.shutdown_kernel(now=False)
+        return self.counter.settled(None)
+
+
+def code_cells(name: str) -> list[tuple[str, str, bool]]:
+    """``(cell id, source, may fail)`` of every code cell of a lesson, in order."""
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    return [(c.get("id", f"cell {i}"), c.source, "raises-exception" in c.metadata.get("tags", []))
+            for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+
+
+def run_and_count(session: Session, cells, name: str) -> list[str]:
+    """Runs the cells; returns one line per moment something was left behind."""
+    found = []
+    for cell_id, source, may_fail in cells:
+        session.run(source, may_fail=may_fail, where=f"{name} {cell_id}")
+        leaks = session.leaks_now()
+        if leaks:
+            found.append(f"after cell {cell_id}: {leaks}")
+    session.restart()
+    leaks = session.leaks_now()
+    if leaks:
+        found.append(f"after the restart: {leaks}")
+    return found
+
+
+@pytest.fixture
+def counter(tmp_path, kernel_spec_dir):
+    tmpdir = tmp_path / "kernel-tmp"
+    tmpdir.mkdir()
+    return LeakCounter(tmpdir)
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_leaves_nothing_behind(name, counter, monkeypatch):
+    monkeypatch.setenv("MULTIPROC_TIME_SCALE", "0.01")
+    monkeypatch.setenv("MULTIPROC_UNATTENDED", "1")
+    session = Session(counter)
+    try:
+        found = run_and_count(session, code_cells(name), name)
+    finally:
+        after_shutdown = session.shutdown()
+    if after_shutdown:
+        found.append(f"after the shutdown: {after_shutdown}")
+    assert not found, f"{name} left things behind:\n" + "\n".join(found)
+
+
+def test_the_leak_counter_sees_each_kind_of_leak(counter, monkeypatch):
+    monkeypatch.setenv("MULTIPROC_TIME_SCALE", "0.01")
+    shm_name = f"rc_leak_selftest_{uuid.uuid4().hex[:8]}"
+    fifo = counter.tmpdir / "selftest.fifo"
+    leaking = [
+        ("clean", 'let mut p = Process::new(|| println!("joined")); p.start(); p.join();', False),
+        ("daemon", "let mut d = Process::new(|| loop { sleep(1.0) }).daemon(true); d.start();", False),
+        ("shm", f'SharedMemory::create("{shm_name}", 8).unwrap().close(); // closed, never unlinked', False),
+        ("fifo", 'nix::unistd::mkfifo(&std::env::temp_dir().join("selftest.fifo"), '
+                 'nix::sys::stat::Mode::S_IRWXU).unwrap();', False),
+    ]
+    session = Session(counter)
+    try:
+        found = run_and_count(session, leaking, "self-test")
+    finally:
+        after_shutdown = session.shutdown()
+        left_shm, left_fifo = (SHM / shm_name).exists(), fifo.exists()
+        (SHM / shm_name).unlink(missing_ok=True)
+        fifo.unlink(missing_ok=True)
+    text = "\n".join(found)
+    assert not any(line.startswith("after cell clean") for line in found), text
+    assert any(line.startswith("after cell daemon: stray processes ['") for line in found), text
+    assert any(line.startswith("after cell shm:") and shm_name in line for line in found), text
+    assert any(line.startswith("after cell fifo:") and "selftest.fifo" in line for line in found), text
+    # The restart ends the daemon; the kernel cannot know the name and the FIFO are garbage.
+    restart = next((line for line in found if line.startswith("after the restart")), "")
+    assert "stray processes []" in restart and shm_name in restart and "selftest.fifo" in restart, text
+    assert left_shm and left_fifo
+    assert after_shutdown.processes == [], after_shutdown
+    # And what the test removed itself is no longer counted.
+    assert not counter.count(None), counter.count(None)
