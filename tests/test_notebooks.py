@@ -98,14 +98,14 @@ EXPECTED_NOTEBOOKS = [
     "15-SemaphoresEventsConditionsBarriers.ipynb",
     "16-ThreadQueues.ipynb",
     "17-ProcessLifecycle.ipynb",
+    "18-PipesAndProcessQueues.ipynb",
+    "19-SharedMemory.ipynb",
     "20-Managers.ipynb",
+    "21-SubprocessExecFork.ipynb",
+    "22-Signals.ipynb",
     "23-PoolsAndExecutors.ipynb",
     "24-GeneratorsAndCoroutines.ipynb",
     "25-EventLoopTimersCallbacks.ipynb",
-    "21-SubprocessExecFork.ipynb",
-    "22-Signals.ipynb",
-    "18-PipesAndProcessQueues.ipynb",
-    "19-SharedMemory.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
