@@ -1,10 +1,10 @@
 //! Which cell a piece of output belongs to: the process that wrote it (its pid, from the
 //! socket credentials), the cell that started that process, its parents for processes nobody
-//! registered.
+//! registered; for the runtime process, the thread that wrote it (`threads.rs`).
 
 use std::sync::atomic::Ordering;
 
-use super::lines::Stream;
+use super::lines::{Stream, Writer};
 use super::markers::{EVCXR_MARKERS, split_markers};
 use super::{State, Worker, parent_of};
 
@@ -44,15 +44,26 @@ impl Worker {
     }
 
     pub(super) fn output(&mut self, st: &mut State, pid: i32, stream: Stream, data: &[u8]) {
-        let lines = st.lines.push(pid, stream, data);
+        let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
+        if pid == runtime {
+            self.runtime_output(st, runtime, stream, data);
+        } else {
+            self.lines_out(st, Writer::process(pid), None, stream, data);
+        }
+    }
+
+    /// Assembles `writer`'s lines and publishes them to `cell` (`None`: the cell of the writing
+    /// process); evcxr's markers from the thread the cells run on are kept back.
+    pub(super) fn lines_out(&mut self, st: &mut State, writer: Writer, cell: Option<u32>, stream: Stream, data: &[u8]) {
+        let lines = st.lines.push(writer, stream, data);
         if lines.is_empty() {
             return;
         }
-        let cell = self.cell_of(st, pid);
-        let is_runtime = pid == self.shared.runtime_pid.load(Ordering::SeqCst);
-        let lines = if is_runtime && cell == st.current && stream == Stream::Out { split_markers(lines) } else { lines };
+        let cell = cell.unwrap_or_else(|| self.cell_of(st, writer.pid));
+        let is_runtime = writer.pid == self.shared.runtime_pid.load(Ordering::SeqCst) && writer.is_main_thread();
+        let lines = if is_runtime && stream == Stream::Out { split_markers(lines) } else { lines };
         for line in lines {
-            if is_runtime && cell == st.current {
+            if is_runtime {
                 if let Some(c) = st.cells.get_mut(&cell) {
                     let bare = line.strip_suffix('\n').unwrap_or(&line);
                     if stream == Stream::Out {
@@ -94,7 +105,7 @@ impl Worker {
                     }
                 }
             }
-            self.emit(st, cell, pid, stream, line);
+            self.emit(st, cell, writer, stream, line);
         }
     }
 

@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::lines::Stream;
+use super::lines::{Stream, Writer};
 use super::{LATE_LINES_KEPT, LateView, MAX_BYTES_PER_SECOND, MAX_LINES_PER_SECOND, MAX_STREAM_CHUNK, State, Worker};
 use crate::wire::message::Message;
 
 impl Worker {
     /// Publishes text for `cell`, rate-limited, coalescing consecutive text of one stream.
-    pub(super) fn emit(&mut self, st: &mut State, cell: u32, pid: i32, stream: Stream, text: String) {
+    pub(super) fn emit(&mut self, st: &mut State, cell: u32, writer: Writer, stream: Stream, text: String) {
         let Some(c) = st.cells.get_mut(&cell) else { return };
         if c.window_start.elapsed() >= Duration::from_secs(1) {
             let dropped = std::mem::take(&mut c.dropped);
@@ -31,14 +31,18 @@ impl Worker {
             return;
         }
         if c.finished {
-            // Late output (a daemon, or a process nobody waited for): a labelled display.
-            let name = st.procs.get(&pid).map(|p| format!(" {}", p.name)).unwrap_or_default();
+            // Late output (a daemon, a process nobody waited for, a thread the cell did not
+            // join): a labelled display.
+            let label = self.late_label(st, writer);
             let c = st.cells.get_mut(&cell).unwrap();
             let parent = c.parent.clone();
-            let fresh = !c.late.contains_key(&pid);
-            let view = c.late.entry(pid).or_insert_with(|| LateView { display_id: format!("late-{cell}-{pid}-{}", uuid::Uuid::new_v4()), lines: Vec::new() });
+            let fresh = !c.late.contains_key(&writer);
+            let view = c.late.entry(writer).or_insert_with(|| LateView {
+                display_id: format!("late-{cell}-{}-{}-{}", writer.pid, writer.tid, uuid::Uuid::new_v4()),
+                lines: Vec::new(),
+            });
             let line = text.strip_suffix('\n').unwrap_or(&text);
-            view.lines.push(format!("[pid {pid}{name}, after the cell finished] {line}"));
+            view.lines.push(format!("[{label}, after the cell finished] {line}"));
             if view.lines.len() > LATE_LINES_KEPT {
                 view.lines.remove(0);
             }

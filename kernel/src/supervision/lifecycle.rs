@@ -4,10 +4,10 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{CellReport, Event, State, Worker, cleanup};
+use super::lines::Writer;
+use super::{CellReport, Event, State, Worker, cleanup, threads};
 
 impl Worker {
-
     pub(super) fn process_exited(&mut self, st: &mut State, pid: i32) {
         let Some(p) = st.procs.get_mut(&pid) else { return };
         p.exited = true;
@@ -16,8 +16,8 @@ impl Worker {
         // The support crate counts each started process; the kernel, which sees every exit,
         // gives the slot back.
         let _ = self.shared.page.live_processes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        for (stream, text) in st.lines.flush(pid) {
-            self.emit(st, cell, pid, stream, text + "\n");
+        for (stream, text) in st.lines.flush(Writer::process(pid)) {
+            self.emit(st, cell, Writer::process(pid), stream, text + "\n");
         }
     }
 
@@ -29,14 +29,12 @@ impl Worker {
             alive.sort();
             let c = st.cells.get_mut(&n).unwrap();
             if alive.is_empty() {
-                // Unfinished lines of the cell's processes and of the runtime end with the cell.
-                let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
-                let pids: Vec<i32> = st.lines.pids();
-                for pid in pids {
-                    let owner = if pid == runtime { st.current } else { st.procs.get(&pid).map(|p| p.cell).unwrap_or(st.current) };
-                    if owner == n {
-                        for (stream, text) in st.lines.flush(pid) {
-                            self.emit(st, n, pid, stream, text + "\n");
+                // Unfinished lines of the cell's processes, threads and of the runtime end with
+                // the cell.
+                for writer in st.lines.writers() {
+                    if self.owner_of(st, writer) == n {
+                        for (stream, text) in st.lines.flush(writer) {
+                            self.emit(st, n, writer, stream, text + "\n");
                         }
                     }
                 }
@@ -73,8 +71,12 @@ impl Worker {
                 self.show_notice(st, n, text);
             }
         }
-        // Forget finished cells nobody can write to any more (keep those with live daemons).
-        let live_cells: std::collections::HashSet<u32> = st.procs.values().filter(|p| !p.exited).map(|p| p.cell).collect();
+        // Forget finished cells nobody can write to any more (keep those with live daemons or
+        // threads).
+        let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
+        threads::forget_old_threads(st, runtime);
+        let live_cells: std::collections::HashSet<u32> =
+            st.procs.values().filter(|p| !p.exited).map(|p| p.cell).chain(threads::cells_with_live_threads(st, runtime)).collect();
         let current = st.current;
         st.cells.retain(|n, c| !c.finished || *n + 20 > current || live_cells.contains(n));
         st.procs.retain(|_, p| !p.exited);

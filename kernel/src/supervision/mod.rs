@@ -11,7 +11,8 @@
 //! (which cell a piece of output belongs to), `markers.rs` (evcxr's protocol lines), `emit.rs`
 //! (publishing: rate limits, coalescing, late output), `lifecycle.rs` (process exits, the end
 //! of a cell), `outputs.rs` (the canonical replay), `lines.rs`, `receiver.rs`, `cleanup.rs`,
-//! `control.rs`.
+//! `control.rs`; threads of the runtime: `frames.rs` (the format), `thread_writer.rs` (the
+//! runtime's side), `threads.rs` (the kernel's side).
 
 #![allow(dead_code)]
 
@@ -19,11 +20,14 @@ mod attribution;
 pub mod cleanup;
 pub mod control;
 mod emit;
+pub mod frames;
 mod lifecycle;
 pub mod lines;
 mod markers;
 pub mod outputs;
 pub mod receiver;
+pub mod thread_writer;
+mod threads;
 mod worker;
 
 use std::collections::HashMap;
@@ -38,7 +42,7 @@ use multiproc::kernel_link::{self, Channel, ControlPage};
 use crate::evaluation::InputProvider;
 use crate::wire::iopub::Publisher;
 use crate::wire::message::Message;
-use lines::{Lines, Stream};
+use lines::{Lines, Writer};
 use receiver::Receiver;
 
 /// Lines per second a cell may publish before the rest of that second is dropped (with a notice).
@@ -105,7 +109,7 @@ struct Cell {
     dropped: u64,
     /// What the cell published, for the canonical replay when it ends (`outputs.rs`).
     outputs: outputs::Record,
-    late: HashMap<i32, LateView>,
+    late: HashMap<Writer, LateView>,
     terminated: Vec<(i32, String)>,
     /// The cell's code panicked and its processes are being terminated (once).
     stopping: bool,
@@ -118,10 +122,13 @@ pub struct State {
     current: u32,
     procs: HashMap<i32, Proc>,
     origin: HashMap<i32, u32>,
-    pending: Option<(u32, Stream, String)>,
+    pending: Option<(u32, lines::Stream, String)>,
     /// When the oldest text in `pending` arrived (it is published at most COALESCE later).
     pending_since: Option<Instant>,
     lines: Lines,
+    /// The runtime's threads heard of in its frames (`threads.rs`).
+    threads: HashMap<Writer, threads::Thread>,
+    runtime_streams: threads::RuntimeStreams,
 }
 
 /// Messages from the supervisor to the evaluator.

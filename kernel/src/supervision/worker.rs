@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use multiproc::kernel_link::{Channel, FromKernel, ToKernel};
 use serde_json::json;
 
-use super::lines::Stream;
+use super::lines::{Stream, Writer};
 use super::receiver::Datagram;
 use super::{COALESCE, MAX_SYNC_REPLY, Proc, State, Worker, cleanup, pidfd_open};
 
@@ -90,7 +90,7 @@ impl Worker {
             Some(Channel::Raw) => {
                 let cell = self.cell_of(st, dg.pid);
                 let text = String::from_utf8_lossy(&dg.data).into_owned();
-                self.emit(st, cell, dg.pid, Stream::Out, text);
+                self.emit(st, cell, Writer::process(dg.pid), Stream::Out, text);
             }
             Some(Channel::Ctl) | Some(Channel::Reply) => match serde_json::from_slice::<ToKernel>(&dg.data) {
                 Ok(msg) => self.control(st, dg.pid, &dg.sender, msg),
@@ -179,8 +179,8 @@ impl Worker {
                 let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
                 if pid == runtime {
                     let cell = st.current;
-                    for (stream, text) in st.lines.flush(runtime) {
-                        self.emit(st, cell, runtime, stream, text);
+                    for (stream, text) in st.lines.flush(Writer::process(runtime)) {
+                        self.emit(st, cell, Writer::process(runtime), stream, text);
                     }
                 }
                 self.flush_pending(st);

@@ -1,0 +1,9 @@
+//! Exports the C library functions the runtime wraps (`supervision/thread_writer.rs`) from the
+//! kernel binary, so that the cells' `libstd`, loaded later, binds its calls to them.
+
+fn main() {
+    for symbol in ["write", "writev", "pthread_create"] {
+        println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol={symbol}");
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+}
