@@ -2,7 +2,7 @@
 //! kernel binary, so that the cells' `libstd`, loaded later, binds its calls to them.
 
 fn main() {
-    for symbol in ["write", "writev", "pthread_create"] {
+    for symbol in ["write", "writev", "pthread_create", "dup2", "dup3", "close"] {
         println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol={symbol}");
     }
     println!("cargo:rerun-if-changed=build.rs");

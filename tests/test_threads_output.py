@@ -145,3 +145,29 @@ let outer = std::thread::spawn(move || {
     inner_id = stdout2.strip()
     assert re.fullmatch(r"ThreadId\(\d+\)", inner_id), stdout2
     assert [text for text in late.values()] == [f"[thread {inner_id}, after the cell finished] grandchild thread speaks"], late
+
+
+def test_a_cell_that_points_stdout_at_a_file_gets_plain_text_there(started):
+    kc = started
+    # While fd 1 is a file, nothing is framed (the file holds exactly what was printed); once
+    # it is the kernel's stream again, threads are routed again.
+    code = r"""
+use std::io::Write;
+unsafe extern "C" { fn dup(fd: i32) -> i32; fn dup2(from: i32, to: i32) -> i32; fn close(fd: i32) -> i32; }
+let path = std::env::temp_dir().join(format!("rc-redirect-{}.txt", std::process::id()));
+let file = std::fs::File::create(&path).unwrap();
+std::io::stdout().flush().unwrap();
+let saved = unsafe { dup(1) };
+unsafe { dup2(std::os::fd::AsRawFd::as_raw_fd(&file), 1) };
+println!("into the file from the cell");
+std::thread::spawn(|| println!("into the file from a thread")).join().unwrap();
+std::io::stdout().flush().unwrap();
+unsafe { dup2(saved, 1); close(saved) };
+println!("back in the notebook");
+std::thread::spawn(|| println!("a thread back in the notebook")).join().unwrap();
+let text = std::fs::read(&path).unwrap();
+std::fs::remove_file(&path).unwrap();
+println!("{:?}", String::from_utf8(text).unwrap());
+"""
+    res = ok(run_cell(kc, code))
+    assert res.stdout == 'back in the notebook\na thread back in the notebook\n"into the file from the cell\\ninto the file from a thread\\n"\n', res.stdout

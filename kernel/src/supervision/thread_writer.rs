@@ -3,21 +3,24 @@
 //!
 //! Cells' code prints through the cells' own `libstd` (a shared library the runtime loads with
 //! the first cell), which calls the C library's `write` (and `writev`), and starts threads with
-//! its `pthread_create`. This binary defines those three functions itself and exports them
-//! (`kernel/build.rs`: `--export-dynamic-symbol`), so the dynamic linker binds the cells'
-//! calls to them: the executable comes first in the lookup order, as with `LD_PRELOAD`.
+//! its `pthread_create`. This binary defines those functions itself (and `dup2`, `dup3`,
+//! `close`, to notice a cell pointing fd 1 or fd 2 elsewhere) and exports them (`kernel/build.rs`:
+//! `--export-dynamic-symbol`), so the dynamic linker binds the cells' calls to them: the
+//! executable comes first in the lookup order, as with `LD_PRELOAD`.
 //! - `pthread_create` starts the new thread through a trampoline that records the cell the
 //!   creating thread belongs to (inherited: a thread started by a thread belongs to its parent's
 //!   cell), sends a [`BORN`] frame, runs the thread, and sends [`ENDED`] when it returns.
 //! - `write` and `writev` to fd 1 / fd 2 send a [`LABEL`] frame before a thread's first data on
-//!   each stream, then the bytes in [`DATA`] frames, under one process-wide lock (threads'
-//!   frames never interleave) and with signals blocked (a handler that writes cannot land in
-//!   the middle of a frame).
+//!   each stream, then the bytes in [`DATA`] frames (header and bytes in one `writev`), under
+//!   one process-wide lock: two threads' frames never interleave. A signal handler that writes
+//!   while its thread is inside a frame writes plain bytes (it must not wait for the lock its
+//!   own thread holds); the kernel shows them in the current cell.
 //!
-//! Everything passes straight through (a raw system call) until [`activate`] ran, in any other
-//! process (the kernel itself, the processes the runtime forks, which write plain bytes the
-//! kernel attributes by pid), for other descriptors, and once fd 1 or fd 2 no longer is the
-//! kernel's stream (a cell redirected it). Why not std: Rust has no stable way to capture a
+//! Everything passes straight through until [`activate`] ran, in any other process (the kernel
+//! itself; a process the runtime forks clears the flag in a `pthread_atfork` handler and writes
+//! plain bytes, attributed by pid), for other descriptors, and while fd 1 or fd 2 is not the
+//! kernel's stream (checked after each `dup2`, `dup3` or `close` of fd 1 / fd 2). The cost per
+//! write is one `writev` instead of one `write`, an uncontended lock and a few atomics. Why not std: Rust has no stable way to capture a
 //! thread's output (`std::io::set_output_capture` is internal) nor a hook on thread spawn, and
 //! the kernel cannot tell threads apart from the socket's credentials (they carry the process
 //! id). Hand-written because no crate interposes libc calls from inside an executable.
@@ -25,20 +28,26 @@
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
 
 use super::frames::{BORN, DATA, ENDED, LABEL, MAX_LABEL, header};
 
-/// The runtime's pid once [`activate`] ran (0: everything passes straight through).
+/// The runtime's pid once [`activate`] ran; 0 in every other process (a forked child clears it).
 static RUNTIME: AtomicI32 = AtomicI32::new(0);
 /// Device and inode of fd 1 and fd 2 (the kernel's streams) when activated.
 static STREAMS: [[AtomicU64; 2]; 2] = [const { [const { AtomicU64::new(0) }; 2] }; 2];
+/// fd 1 / fd 2 still is the kernel's stream.
+static STREAM_OK: [AtomicBool; 2] = [const { AtomicBool::new(false) }; 2];
 /// Held while one frame is written: the frames of two threads never interleave.
 static LOCK: Mutex<()> = Mutex::new(());
 /// The support crate's `multiproc_thread_label` (from the first cell that exports it).
 static LABEL_SOURCE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-/// The C library's `pthread_create`.
+/// The C library's `pthread_create`, `dup2`, `dup3`, `close` (looked up on first use).
 static REAL_PTHREAD_CREATE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static REAL_DUP2: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static REAL_DUP3: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static REAL_CLOSE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 /// Most payload bytes in one frame.
 const MAX_FRAME: usize = 1 << 30;
 /// Most pieces of one `writev` in one frame (the header takes one more).
@@ -65,6 +74,8 @@ thread_local! {
     static LABELLED: Cell<u8> = const { Cell::new(0) };
     /// Inside the label function (a write from there goes without a label).
     static IN_LABEL: Cell<bool> = const { Cell::new(false) };
+    /// Inside a frame (or waiting for the lock): a signal handler's write goes out plain.
+    static IN_FRAME: Cell<bool> = const { Cell::new(false) };
 }
 
 fn file_id(fd: c_int) -> Option<(u64, u64)> {
@@ -86,10 +97,25 @@ pub fn activate() {
             let slot = &STREAMS[(fd - 1) as usize];
             slot[0].store(dev, Ordering::Relaxed);
             slot[1].store(ino, Ordering::Relaxed);
+            STREAM_OK[(fd - 1) as usize].store(true, Ordering::Relaxed);
         }
     }
+    extern "C" fn in_the_child() {
+        RUNTIME.store(0, Ordering::Release);
+    }
+    // SAFETY: registers a handler that only stores to an atomic.
+    unsafe { libc::pthread_atfork(None, None, Some(in_the_child)) };
     // SAFETY: getpid cannot fail.
     RUNTIME.store(unsafe { libc::getpid() }, Ordering::Release);
+}
+
+/// After `fd` was changed: is it still the kernel's stream?
+fn recheck(fd: c_int) {
+    if (fd == 1 || fd == 2) && in_runtime() {
+        let slot = &STREAMS[(fd - 1) as usize];
+        let same = file_id(fd) == Some((slot[0].load(Ordering::Relaxed), slot[1].load(Ordering::Relaxed)));
+        STREAM_OK[(fd - 1) as usize].store(same, Ordering::Release);
+    }
 }
 
 /// The calling thread (the runtime's main thread, before a cell's code) now runs `cell`.
@@ -108,18 +134,12 @@ pub fn has_label_source() -> bool {
 }
 
 fn in_runtime() -> bool {
-    let runtime = RUNTIME.load(Ordering::Acquire);
-    // SAFETY: getpid cannot fail.
-    runtime != 0 && unsafe { libc::getpid() } == runtime
+    RUNTIME.load(Ordering::Acquire) != 0
 }
 
 /// `fd` is fd 1 or fd 2 of the runtime and still the kernel's stream.
 fn routed(fd: c_int) -> bool {
-    if (fd != 1 && fd != 2) || !in_runtime() {
-        return false;
-    }
-    let slot = &STREAMS[(fd - 1) as usize];
-    file_id(fd) == Some((slot[0].load(Ordering::Relaxed), slot[1].load(Ordering::Relaxed)))
+    (fd == 1 || fd == 2) && in_runtime() && STREAM_OK[(fd - 1) as usize].load(Ordering::Acquire)
 }
 
 fn tid() -> i32 {
@@ -136,29 +156,6 @@ fn tid() -> i32 {
 fn errno() -> c_int {
     // SAFETY: the calling thread's errno.
     unsafe { *libc::__errno_location() }
-}
-
-/// Blocks every signal of the calling thread until dropped.
-struct SignalsBlocked(libc::sigset_t);
-
-impl SignalsBlocked {
-    fn new() -> SignalsBlocked {
-        // SAFETY: plain sigset operations on local sets.
-        unsafe {
-            let mut all = std::mem::zeroed::<libc::sigset_t>();
-            let mut old = std::mem::zeroed::<libc::sigset_t>();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-            SignalsBlocked(old)
-        }
-    }
-}
-
-impl Drop for SignalsBlocked {
-    fn drop(&mut self) {
-        // SAFETY: restores the mask saved in `new`.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
-    }
 }
 
 fn iov(bytes: &[u8]) -> libc::iovec {
@@ -231,8 +228,11 @@ unsafe fn framed(fd: c_int, parts: &[libc::iovec]) -> isize {
         IN_LABEL.set(false);
         label_len = Some(n.min(label.len()));
     }
-    let _quiet = SignalsBlocked::new();
-    let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if IN_FRAME.replace(true) {
+        // A signal handler interrupted this thread inside a frame: plain bytes.
+        return plain_writev(fd, parts);
+    }
+    let one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let result = (|| {
         if let Some(n) = label_len {
             let h = header(LABEL, cell, tid, n as u32);
@@ -267,6 +267,8 @@ unsafe fn framed(fd: c_int, parts: &[libc::iovec]) -> isize {
         }
         Ok(())
     })();
+    drop(one);
+    IN_FRAME.set(false);
     match result {
         Ok(()) => total as isize,
         Err(e) => {
@@ -283,10 +285,30 @@ fn announce(kind: u8) {
         return;
     }
     let h = header(kind, CELL.get(), tid(), 0);
-    let _quiet = SignalsBlocked::new();
-    let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if IN_FRAME.replace(true) {
+        return;
+    }
+    let one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: a local buffer.
     let _ = unsafe { send_all(1, &mut [iov(&h)]) };
+    drop(one);
+    IN_FRAME.set(false);
+}
+
+fn plain_writev(fd: c_int, parts: &[libc::iovec]) -> isize {
+    // SAFETY: the caller's pieces, as the system call.
+    unsafe { libc::syscall(libc::SYS_writev, fd, parts.as_ptr(), parts.len() as c_int) as isize }
+}
+
+/// The next definition of `name` (the C library's), cached in `slot`.
+fn real(slot: &AtomicPtr<c_void>, name: &CStr) -> *mut c_void {
+    let mut f = slot.load(Ordering::Acquire);
+    if f.is_null() {
+        // SAFETY: looks up a NUL-terminated name in the objects loaded after this one.
+        f = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+        slot.store(f, Ordering::Release);
+    }
+    f
 }
 
 /// The C library's `write`, for the cells' `libstd` (and this binary's own).
@@ -346,14 +368,9 @@ pub unsafe extern "C" fn pthread_create(
     start: extern "C" fn(*mut c_void) -> *mut c_void,
     arg: *mut c_void,
 ) -> c_int {
-    let mut real = REAL_PTHREAD_CREATE.load(Ordering::Acquire);
+    let real = real(&REAL_PTHREAD_CREATE, c"pthread_create");
     if real.is_null() {
-        // SAFETY: looks up the next definition (the C library's) of a NUL-terminated name.
-        real = unsafe { libc::dlsym(libc::RTLD_NEXT, c"pthread_create".as_ptr()) };
-        if real.is_null() {
-            return libc::EAGAIN;
-        }
-        REAL_PTHREAD_CREATE.store(real, Ordering::Release);
+        return libc::EAGAIN;
     }
     // SAFETY: the C library's pthread_create has this signature.
     let real = unsafe { std::mem::transmute::<*mut c_void, PthreadCreate>(real) };
@@ -368,5 +385,53 @@ pub unsafe extern "C" fn pthread_create(
         // SAFETY: no thread was started, so `birth` is still ours.
         drop(unsafe { Box::from_raw(birth) });
     }
+    rc
+}
+
+/// The C library's `dup2`; afterwards fd 1 / fd 2 is checked again.
+///
+/// # Safety
+/// As the C function.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    let f = real(&REAL_DUP2, c"dup2");
+    if f.is_null() {
+        return -1;
+    }
+    // SAFETY: the C library's dup2 has this signature.
+    let rc = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn(c_int, c_int) -> c_int>(f)(old, new) };
+    recheck(new);
+    rc
+}
+
+/// The C library's `dup3`, as [`dup2`].
+///
+/// # Safety
+/// As the C function.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    let f = real(&REAL_DUP3, c"dup3");
+    if f.is_null() {
+        return -1;
+    }
+    // SAFETY: the C library's dup3 has this signature.
+    let rc = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn(c_int, c_int, c_int) -> c_int>(f)(old, new, flags) };
+    recheck(new);
+    rc
+}
+
+/// The C library's `close`, as [`dup2`].
+///
+/// # Safety
+/// As the C function.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    let f = real(&REAL_CLOSE, c"close");
+    if f.is_null() {
+        return -1;
+    }
+    // SAFETY: the C library's close has this signature.
+    let rc = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn(c_int) -> c_int>(f)(fd) };
+    recheck(fd);
     rc
 }
