@@ -16,6 +16,10 @@
 //! spawned (the main thread: the cell it runs), 0 when unknown. Bytes that do not start with
 //! [`MAGIC`] where a frame should start (something wrote to fd 1 without going through the
 //! runtime's `write`, e.g. C's stdio) are handed on as [`Piece::Raw`].
+//!
+//! Hand-written: a fixed 17-byte header read incrementally from a non-blocking socket the
+//! supervisor already polls; the codec crates (`tokio-util`, `asynchronous-codec`) expect an
+//! async runtime, and a payload must be handed on as it arrives, not once it is complete.
 
 /// Start of every frame: a NUL and three bytes no text starts with.
 pub const MAGIC: [u8; 4] = [0x00, 0x1e, b'r', b't'];

@@ -300,6 +300,20 @@ fn plain_writev(fd: c_int, parts: &[libc::iovec]) -> isize {
     unsafe { libc::syscall(libc::SYS_writev, fd, parts.as_ptr(), parts.len() as c_int) as isize }
 }
 
+/// Looks the C library's functions up before `main`, while the process has one thread: a process
+/// forked later (`std::process::Command` may fork, then calls `dup2` and `close` before `exec`)
+/// must not call `dlsym`, which is not async-signal-safe, between `fork` and `exec`.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RESOLVE_BEFORE_MAIN: extern "C" fn() = resolve_all;
+
+extern "C" fn resolve_all() {
+    real(&REAL_PTHREAD_CREATE, c"pthread_create");
+    real(&REAL_DUP2, c"dup2");
+    real(&REAL_DUP3, c"dup3");
+    real(&REAL_CLOSE, c"close");
+}
+
 /// The next definition of `name` (the C library's), cached in `slot`.
 fn real(slot: &AtomicPtr<c_void>, name: &CStr) -> *mut c_void {
     let mut f = slot.load(Ordering::Acquire);
