@@ -8,7 +8,9 @@
 //! `supervision/receiver.rs`): every process then writes straight to the kernel, each write
 //! stamped with its pid.
 //! evcxr's marker lines come back from the supervisor in the `Synced` reply and are written to
-//! the protocol pipe here, so evcxr's bookkeeping works unchanged.
+//! the protocol pipe here, so evcxr's bookkeeping works unchanged. With the kernel's streams in
+//! place, every write to fd 1 / fd 2 names the thread that made it and that thread's cell
+//! (`supervision/thread_writer.rs`), so the output of a thread goes to the cell that started it.
 
 use std::ffi::c_void;
 use std::fs::File;
@@ -18,6 +20,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use multiproc::kernel_link::{self, Channel, FromKernel, ToKernel};
 
 use crate::supervision::receiver::{STDERR_FD_ENV, STDOUT_FD_ENV};
+use crate::supervision::thread_writer;
 
 /// Line evcxr waits for after each `LOAD_AND_RUN`.
 const EXECUTION_COMPLETE: &str = "EVCXR_EXECUTION_COMPLETE";
@@ -35,6 +38,9 @@ pub const FLUSH_SYMBOL: &str = "rust_concurrency_kernel_flush_output";
 /// notebook's panic hook in the cells' `libstd` (once per runtime process, so also in a runtime
 /// that evcxr restarted; see `multiproc::sys::report`).
 pub const BEFORE_CELL_SYMBOL: &str = "rust_concurrency_kernel_before_cell";
+/// Function the support crate exports in every cell's library: the calling thread's name, for
+/// the labels of threads' late output (see `multiproc::sys::thread_label`).
+const THREAD_LABEL_SYMBOL: &str = "multiproc_thread_label";
 /// Send buffer we ask for on fd 1 / fd 2 (the kernel caps it at `wmem_max`).
 const SEND_BUFFER: libc::c_int = 4 << 20;
 
@@ -102,6 +108,7 @@ impl Runtime {
         let diagnostics = private_copy(2)?;
         let null = File::open("/dev/null")?;
         dup_onto(null.as_raw_fd(), 0)?;
+        let mut streams = 0;
         for (fd, channel, env) in [(1, Channel::Out, STDOUT_FD_ENV), (2, Channel::Err, STDERR_FD_ENV)] {
             // The kernel's stream (any write size) when it handed us one; else a datagram socket.
             if let Some(inherited) = std::env::var(env).ok().and_then(|v| v.parse::<i32>().ok()) {
@@ -110,6 +117,7 @@ impl Runtime {
                 unsafe { libc::close(inherited) };
                 // SAFETY: still single-threaded; children need not see the numbers.
                 unsafe { std::env::remove_var(env) };
+                streams += 1;
                 continue;
             }
             let sock = kernel_link::connect_channel(base, channel)?;
@@ -124,6 +132,10 @@ impl Runtime {
                 )
             };
             dup_onto(sock.as_raw_fd(), fd)?;
+        }
+        if streams == 2 {
+            // Still single-threaded: from now on writes to fd 1 / fd 2 are framed per thread.
+            thread_writer::activate();
         }
         // The control page descriptor must reach processes that user code execs, too.
         if let Some(fd) = std::env::var(kernel_link::CONTROL_FD_ENV).ok().and_then(|v| v.parse::<i32>().ok()) {
@@ -169,6 +181,18 @@ impl Runtime {
     fn load_and_run(&mut self, so: &str, func: &str) -> Result<(), libloading::Error> {
         // SAFETY: evcxr compiled this library for us; its initialisers are ordinary Rust.
         let lib = unsafe { libloading::Library::new(so) }?;
+        // Threads the cell starts belong to it (the kernel set the cell's number before
+        // sending it to evcxr).
+        if let Some(page) = kernel_link::control_page() {
+            thread_writer::set_cell(page.current_cell.load(std::sync::atomic::Ordering::SeqCst));
+        }
+        if !thread_writer::has_label_source() {
+            // SAFETY: the support crate's function has this signature; the library is never
+            // unloaded.
+            if let Ok(label) = unsafe { lib.get::<thread_writer::LabelSource>(THREAD_LABEL_SYMBOL.as_bytes()) } {
+                thread_writer::set_label_source(*label);
+            }
+        }
         // SAFETY: evcxr's generated entry point has exactly this signature.
         unsafe {
             let entry = lib.get::<extern "C" fn(*mut c_void) -> *mut c_void>(func.as_bytes())?;

@@ -6,3 +6,4 @@ pub mod shm;
 pub mod wait;
 pub mod ring;
 pub mod report;
+pub mod thread_label;
