@@ -98,6 +98,7 @@ EXPECTED_NOTEBOOKS = [
     "15-SemaphoresEventsConditionsBarriers.ipynb",
     "16-ThreadQueues.ipynb",
     "17-ProcessLifecycle.ipynb",
+    "27-SocketsAndOtherIPC.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
