@@ -99,6 +99,7 @@ EXPECTED_NOTEBOOKS = [
     "16-ThreadQueues.ipynb",
     "17-ProcessLifecycle.ipynb",
     "27-SocketsAndOtherIPC.ipynb",
+    "29-DistributedTasks.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
