@@ -184,6 +184,31 @@ def nine_jobs_each_squared_once(text: str, cell) -> None:
     assert lines[-1] == "join returned: all 9 jobs are done", text
 
 
+def lost_worker_seen_and_tasks_redone(text: str, cell) -> None:
+    """29 pipeline: the three ready workers are the three that end; exactly one ends with -9 and
+    it finished nothing after it started task 4 (it died there); every task 1..9 finished exactly
+    once; each task was re-sent only after a "nothing for 2 s" line, and task 4 among them; the
+    results line follows every "finished" line (all printed by the notebook's own process)."""
+    lines = _lines(text)
+    ready = {m.group(1) for line in lines if (m := re.fullmatch(r"sink: worker (\d+) is ready", line))}
+    ended = {m.group(1): m.group(2) for line in lines if (m := re.fullmatch(r"worker (\d+): exit code Some\((-?\d+)\)", line))}
+    assert len(ready) == 3 and set(ended) == ready, text
+    killed = [pid for pid, code in ended.items() if code == "-9"]
+    assert len(killed) == 1, text
+    finished = [(i, m.group(1), int(m.group(2))) for i, line in enumerate(lines)
+                if (m := re.fullmatch(r"sink: worker (\d+) finished task (\d): \d+", line))]
+    assert sorted(task for _, _, task in finished) == list(range(1, 10)), text
+    started_4 = [i for i, line in enumerate(lines) if line == f"sink: worker {killed[0]} started task 4"]
+    if started_4:
+        assert not [t for i, pid, t in finished if pid == killed[0] and i > started_4[0]], text
+    quiet = [i for i, line in enumerate(lines) if line.startswith("sink: nothing for 2 s, tasks ")]
+    resent = [(i, int(m.group(1))) for i, line in enumerate(lines)
+              if (m := re.fullmatch(r"ventilator: re-sending task (\d) \(attempt \d\)", line))]
+    assert quiet and all(i > quiet[0] for i, _ in resent) and 4 in {t for _, t in resent}, text
+    results = lines.index("results: {1: 1, 2: 4, 3: 9, 4: 16, 5: 25, 6: 36, 7: 49, 8: 64, 9: 81}")
+    assert all(i < results for i, _, _ in finished), text
+
+
 CHECKS = {
     "05-ExecutionOrderAndResources.ipynb": {"nb05-07": ten_whole_lines_any_order},
     "07-Communication.ipynb": {"nb07-04": send_name_once},
@@ -203,4 +228,5 @@ CHECKS = {
     },
     "21-SubprocessExecFork.ipynb": {"nb21-14": exec_keeps_the_pid, "nb21-25": fork_returns_twice},
     "18-PipesAndProcessQueues.ipynb": {"nb18-21": nine_jobs_each_squared_once},
+    "29-DistributedTasks.ipynb": {"nb29-15": lost_worker_seen_and_tasks_redone},
 }

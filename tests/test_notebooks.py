@@ -106,6 +106,8 @@ EXPECTED_NOTEBOOKS = [
     "23-PoolsAndExecutors.ipynb",
     "24-GeneratorsAndCoroutines.ipynb",
     "25-EventLoopTimersCallbacks.ipynb",
+    "27-SocketsAndOtherIPC.ipynb",
+    "29-DistributedTasks.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
