@@ -26,6 +26,7 @@
 //! - passing messages: [`queue`], [`pipe`]; between threads: [`thread_queue`]
 //! - shared memory: [`shared_memory`] ([`Value`](shared_memory::Value), [`Array`](shared_memory::Array))
 //! - a server process holding shared objects: [`manager`] ([`Manager`](manager::Manager))
+//! - message passing with a real MPI: [`mpi`] ([`mpiexec`](mpi::mpiexec))
 //! - lesson helpers: [`lesson`] (scaled [`sleep`](lesson::sleep), [`randint`](lesson::randint),
 //!   [`input`](lesson::input), [`pyprint!`])
 //! - rich notebook output: [`display`]
@@ -44,6 +45,8 @@ pub mod lesson;
 pub mod lock;
 // Added for lesson 20-Managers: a server process holding dicts, lists and namespaces.
 pub mod manager;
+// Added for lesson 28-MessagePassingMPI: builds a cell's MPI program and runs it with mpiexec.
+pub mod mpi;
 pub mod pipe;
 pub mod process;
 pub mod queue;
@@ -68,6 +71,7 @@ pub mod prelude {
     pub use crate::lesson::*;
     pub use crate::lock::*;
     pub use crate::manager::*;
+    pub use crate::mpi::{MpiRun, mpiexec};
     pub use crate::pipe::*;
     pub use crate::process::*;
     pub use crate::queue::*;
