@@ -99,6 +99,7 @@ EXPECTED_NOTEBOOKS = [
     "16-ThreadQueues.ipynb",
     "17-ProcessLifecycle.ipynb",
     "20-Managers.ipynb",
+    "28-MessagePassingMPI.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

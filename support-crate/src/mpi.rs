@@ -219,18 +219,15 @@ impl Mpiexec {
             }
             show(line.trim_end_matches('\n'), &mut lines);
         }
-        if timed_out {
-            let limit = self.timeout.unwrap_or_default();
-            println!(
-                "mpiexec: still running after {} s (a deadlock?): every rank was ended",
-                limit.as_secs_f64()
-            );
-        }
         let status = launched.end();
         // Whatever was still in the pipe after the end (a rank's last words) is kept too.
         let mut rest = String::new();
         let _ = out.read_to_string(&mut rest);
         rest.lines().for_each(|l| show(l, &mut lines));
+        if timed_out {
+            let limit = self.timeout.unwrap_or_default().as_secs_f64();
+            println!("mpiexec: still running after {limit} s (a deadlock?): every rank was ended");
+        }
         let exit_code = if timed_out { None } else { status.and_then(|s| s.code()) };
         MpiRun { lines, exit_code, timed_out }
     }
