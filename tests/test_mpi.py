@@ -96,6 +96,20 @@ fn main() {
     assert "did not compile" in res.errors[0]["evalue"], res.errors
 
 
+def test_warnings_about_the_program_show_with_the_cells_line_numbers_and_it_still_runs(mpi_kernel):
+    km, kc = mpi_kernel
+    code = '''mpiexec(1).run(r#"
+fn main() {
+    let unused = 1;
+    println!("ran");
+}
+"#);
+'''
+    res = ok(run_cell(kc, code, timeout=300))
+    assert "warning: unused variable: `unused`" in res.stderr and "--> cell:3:9" in res.stderr, res.stderr
+    assert res.stdout == "[rank 0] ran\n"
+
+
 def test_a_deadlocked_program_is_ended_by_its_timeout_with_every_rank(mpi_kernel):
     km, kc = mpi_kernel
     before = launched_processes(km)

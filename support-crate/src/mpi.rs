@@ -390,9 +390,11 @@ fn compile(program: &str) -> Result<PathBuf, String> {
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("could not run cargo: {e}\n"))?;
+    let messages = cell_paths(&String::from_utf8_lossy(&output.stderr));
     if !output.status.success() {
-        return Err(cell_paths(&String::from_utf8_lossy(&output.stderr)));
+        return Err(messages);
     }
+    eprint!("{messages}"); // rustc's warnings about the program, if any
     let built = dir.join("target/debug/mpi-program");
     let copy = dir.join(format!("run-{}", std::process::id()));
     std::fs::copy(&built, &copy).map_err(|e| format!("{}: {e}", built.display()))?;
