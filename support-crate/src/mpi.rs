@@ -40,7 +40,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -220,10 +220,14 @@ impl Mpiexec {
             show(line.trim_end_matches('\n'), &mut lines);
         }
         let status = launched.end();
-        // Whatever was still in the pipe after the end (a rank's last words) is kept too.
-        let mut rest = String::new();
-        let _ = out.read_to_string(&mut rest);
-        rest.lines().for_each(|l| show(l, &mut lines));
+        // Whatever was still in the pipe after the end (a rank's last words) is kept too, read
+        // without blocking: a process outside the launch that kept the pipe must not hang the cell.
+        let fd = out.get_ref().as_raw_fd();
+        // SAFETY: fcntl on the pipe's read end, which `out` owns.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) };
+        let mut rest = Vec::new();
+        let _ = out.read_to_end(&mut rest);
+        String::from_utf8_lossy(&rest).lines().for_each(|l| show(l, &mut lines));
         if timed_out {
             let limit = self.timeout.unwrap_or_default().as_secs_f64();
             println!("mpiexec: still running after {limit} s (a deadlock?): every rank was ended");
@@ -378,7 +382,7 @@ fn compile(program: &str) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir.join("src")).map_err(|e| format!("{}: {e}", dir.display()))?;
     let lock = File::options().create(true).append(true).open(dir.join("lock")).map_err(|e| e.to_string())?;
     // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
-    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
     write_if_changed(&dir.join("Cargo.toml"), MANIFEST)?;
     write_if_changed(&dir.join("src/main.rs"), program)?;
     let output = Command::new("cargo")
