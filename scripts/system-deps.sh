@@ -29,7 +29,7 @@ command -v cc >/dev/null && command -v c++ >/dev/null || need+=(gcc g++ libc6-de
 command -v make >/dev/null || need+=(make)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 { command -v mpiexec >/dev/null && command -v mpicc >/dev/null; } || need+=(openmpi-bin libopenmpi-dev)
-compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || compgen -G '/usr/lib/*/libclang*.so*' >/dev/null \
+compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || compgen -G '/usr/lib/*/libclang.so*' >/dev/null \
     || need+=(libclang-dev)
 if [ "$what" != lab ]; then
     command -v npm >/dev/null || need+=(npm)
