@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,15 @@ def mpi_kernel(kernel_spec_dir):
         yield km, kc
     finally:
         stop_kernel(km, kc)
+
+
+def program_copies() -> list[Path]:
+    """The private copies of built programs launches run (`run-<pid>` in the cache's `mpi/`)."""
+    root = os.environ.get("RUST_CONCURRENCY_CACHE")
+    if root is None:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        root = Path(xdg) / "rust-concurrency" if xdg else Path.home() / ".cache" / "rust-concurrency"
+    return sorted((Path(root) / "mpi").glob("run-*"))
 
 
 def launched_processes(km) -> set[int]:
@@ -152,6 +162,7 @@ fn main() {
     reply, _ = interrupt_and_time(km, kc, code, "waits")
     assert reply["status"] == "error" and reply["ename"] == "Interrupted", reply
     assert not left_running(km, kc, before)
+    assert program_copies() == [], "the stopped launch left its copy of the program"
     assert ok(run_cell(kc, 'println!("{kept}");')).stdout == "5\n"
 
 

@@ -174,10 +174,8 @@ impl Mpiexec {
     /// ```
     #[track_caller]
     pub fn run(&self, program: &str) -> MpiRun {
-        let binary = build(program);
-        let run = self.launch(&binary);
-        let _ = std::fs::remove_file(&binary);
-        run
+        let binary = BinaryCopy(build(program));
+        self.launch(&binary.0)
     }
 
     #[track_caller]
@@ -234,6 +232,16 @@ impl Mpiexec {
         }
         let exit_code = if timed_out { None } else { status.and_then(|s| s.code()) };
         MpiRun { lines, exit_code, timed_out }
+    }
+}
+
+/// The launch's private copy of the program, removed when dropped (also when the stop button's
+/// panic unwinds through [`Mpiexec::run`]).
+struct BinaryCopy(PathBuf);
+
+impl Drop for BinaryCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
