@@ -6,7 +6,9 @@
 #   scripts/system-deps.sh [lab|slides|test]      (default: lab)
 #
 #   lab     a C/C++ compiler (rustc links with cc; the zmq crate compiles its vendored libzmq),
-#           make, Python's venv module, and Rust's cargo
+#           make, Python's venv module, Rust's cargo, and OpenMPI with libclang (lesson
+#           28-MessagePassingMPI builds its programs against rsmpi, whose bindgen needs libclang,
+#           and runs them with mpiexec)
 #   slides  lab + npm (scripts/web-assets.sh fetches reveal.js from the npm registry)
 #   test    slides + Chromium (tests/test_slides.py renders every deck in it)
 #
@@ -26,6 +28,9 @@ need=()
 command -v cc >/dev/null && command -v c++ >/dev/null || need+=(gcc g++ libc6-dev)
 command -v make >/dev/null || need+=(make)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+{ command -v mpiexec >/dev/null && command -v mpicc >/dev/null; } || need+=(openmpi-bin libopenmpi-dev)
+compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || compgen -G '/usr/lib/*/libclang.so*' >/dev/null \
+    || need+=(libclang-dev)
 if [ "$what" != lab ]; then
     command -v npm >/dev/null || need+=(npm)
 fi

@@ -8,6 +8,7 @@ the line its sender printed before the matching ``put``; lines of one process ke
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 
 def _lines(text: str) -> list[str]:
@@ -209,6 +210,23 @@ def lost_worker_seen_and_tasks_redone(text: str, cell) -> None:
     assert all(i < results for i, _, _ in finished), text
 
 
+def mpi_rank_lines_exactly(text: str, cell) -> None:
+    """28 MPI cells: the ``[rank R]`` lines are exactly the cell's ``contains`` rank lines, each
+    once, in any order (ranks are separate processes; each prints its lines once)."""
+    ranks = Counter(line for line in _lines(text) if line.startswith("[rank "))
+    wanted = Counter(s for s in cell.metadata["rc_check"]["contains"] if s.startswith("[rank "))
+    assert ranks == wanted, f"rank lines {sorted(ranks.elements())}, expected {sorted(wanted.elements())}:\n{text}"
+
+
+def mpi_deadlock_ended(text: str, cell) -> None:
+    """28 ``nb28-15``: a rank prints at most its "sending" line (a rank slow to start may be ended
+    before it printed); nothing after the send; the timeout notice comes once."""
+    ranks = [line for line in _lines(text) if line.startswith("[rank ")]
+    allowed = {"[rank 0] sending to rank 1", "[rank 1] sending to rank 0"}
+    assert set(ranks) <= allowed and len(ranks) == len(set(ranks)), text
+    assert text.count("still running after 10 s") == 1, text
+
+
 CHECKS = {
     "05-ExecutionOrderAndResources.ipynb": {"nb05-07": ten_whole_lines_any_order},
     "07-Communication.ipynb": {"nb07-04": send_name_once},
@@ -229,4 +247,8 @@ CHECKS = {
     "21-SubprocessExecFork.ipynb": {"nb21-14": exec_keeps_the_pid, "nb21-25": fork_returns_twice},
     "18-PipesAndProcessQueues.ipynb": {"nb18-21": nine_jobs_each_squared_once},
     "29-DistributedTasks.ipynb": {"nb29-15": lost_worker_seen_and_tasks_redone},
+    "28-MessagePassingMPI.ipynb": {
+        **{f"nb28-{n:02d}": mpi_rank_lines_exactly for n in (6, 9, 17, 19, 21, 23, 26, 28, 30)},
+        "nb28-15": mpi_deadlock_ended,
+    },
 }

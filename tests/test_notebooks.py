@@ -107,6 +107,7 @@ EXPECTED_NOTEBOOKS = [
     "24-GeneratorsAndCoroutines.ipynb",
     "25-EventLoopTimersCallbacks.ipynb",
     "27-SocketsAndOtherIPC.ipynb",
+    "28-MessagePassingMPI.ipynb",
     "29-DistributedTasks.ipynb",
 ]
 

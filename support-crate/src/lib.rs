@@ -31,6 +31,7 @@
 //!   ([`Scheduler`](sched::Scheduler)), [`event_loop`] ([`EventLoop`](event_loop::EventLoop))
 //! - shared memory: [`shared_memory`] ([`Value`](shared_memory::Value), [`Array`](shared_memory::Array)),
 //!   [`named_memory`] ([`SharedMemory`](named_memory::SharedMemory), attached by name)
+//! - message passing with a real MPI: [`mpi`] ([`mpiexec`](mpi::mpiexec))
 //! - lesson helpers: [`lesson`] (scaled [`sleep`](lesson::sleep), [`randint`](lesson::randint),
 //!   [`input`](lesson::input), [`pyprint!`])
 //! - rich notebook output: [`display`]
@@ -49,6 +50,7 @@ pub mod kernel_link;
 pub mod lesson;
 pub mod lock;
 pub mod manager;
+pub mod mpi;
 pub mod named_memory;
 pub mod pipe;
 pub mod pool;
@@ -79,6 +81,7 @@ pub mod prelude {
     pub use crate::lesson::*;
     pub use crate::lock::*;
     pub use crate::manager::*;
+    pub use crate::mpi::{MpiRun, mpiexec};
     pub use crate::named_memory::*;
     pub use crate::pipe::*;
     pub use crate::pool::*;

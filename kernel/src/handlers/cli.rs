@@ -112,6 +112,14 @@ pub fn run() -> anyhow::Result<()> {
                 }
                 println!("Warming the compile cache (compiles the support crate once)...");
                 crate::evaluation::warm_up(&EvalConfig { support_crate: support })?;
+                // Lesson 28 builds its programs against rsmpi in the cache: build rsmpi now
+                // (minutes) rather than in the lesson's first cell. Only where an MPI is installed.
+                if which("mpiexec") {
+                    println!("Building the MPI bindings for lesson 28 (once)...");
+                    if let Err(e) = multiproc::mpi::warm() {
+                        eprintln!("warning: the MPI bindings did not build; lesson 28's first cell will try again:\n{e}");
+                    }
+                }
                 println!("Done.");
             }
             Ok(())
@@ -141,4 +149,9 @@ pub fn run() -> anyhow::Result<()> {
         ),
         (None, None) => anyhow::bail!("give --connection-file FILE to run the kernel, or `install` (see --help)"),
     }
+}
+
+/// True if `program` is a file in one of `PATH`'s folders.
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
 }
