@@ -419,6 +419,11 @@ def test_notebook_runs_and_prints_what_the_lesson_promises(path: Path, kernel_sp
         if cell.cell_type != "code":
             continue
         where = f"{path.name} cell {i} (id {cell.get('id')})"
+        # An output with nothing in it (an emptied display) still shows as a blank output area
+        # in JupyterLab and stays in the saved notebook.
+        blank = [o for o in cell.get("outputs", []) if o.get("output_type") == "display_data"
+                 and not any(_text(v).strip() for v in o.get("data", {}).values())]
+        assert not blank, f"{where}: an empty display output is left in the saved notebook: {blank}"
         if "raises-exception" in cell.metadata.get("tags", []):
             assert _has_error(cell), f"{where}: tagged raises-exception but did not raise:\n{output_text(cell)}"
         check = cell.metadata.get("rc_check")

@@ -543,18 +543,19 @@ def test_input_request_on_stdin(kernel_spec_dir):
         code = 'let who = input("Name? ", "nobody"); println!("hello {who}");'
         # The first cell of a fresh kernel waits for the evaluator (it compiles the support
         # crate's start-up cell for seconds after kernel_info was answered): it says so at once,
-        # as its first output, and empties that display when the evaluator is ready, before
-        # the cell's own output (so saved notebooks and decks do not keep it). Only that cell.
+        # as its first output, and clears it away when the evaluator is ready, before the
+        # cell's own output (so saved notebooks and decks keep nothing of it, not even an empty
+        # output). Only that cell.
         first = run_cell(kc, 'println!("first");', timeout=300)
         assert first.status == "ok", first.errors
-        outputs = [m for m in first.messages if m["msg_type"] in ("stream", "display_data", "update_display_data", "error", "execute_result")]
-        shown, emptied, own = outputs[0], outputs[1], outputs[2:]
+        kinds = ("stream", "display_data", "update_display_data", "clear_output", "error", "execute_result")
+        outputs = [m for m in first.messages if m["msg_type"] in kinds]
+        shown, cleared, own = outputs[0], outputs[1], outputs[2:]
         assert shown["msg_type"] == "display_data", outputs
         assert STARTING_NOTICE.fullmatch(shown["content"]["data"]["text/plain"]), outputs
-        assert emptied["msg_type"] == "update_display_data", outputs
-        assert emptied["content"]["transient"] == shown["content"]["transient"], outputs
-        assert emptied["content"]["data"] == {"text/plain": ""}
+        assert cleared["msg_type"] == "clear_output" and cleared["content"] == {"wait": False}, outputs
         assert [m["msg_type"] for m in own] == ["stream"] and first.stdout == "first\n"
+        assert [o["output_type"] for o in first.outputs] == ["stream"], "a frontend keeps the cell's own output only"
         again = run_cell(kc, 'println!("second");')
         assert again.displays == [] and again.stdout == "second\n"
         asked = run_cell(kc, code, allow_stdin=True, stdin_answers=["Ada"])

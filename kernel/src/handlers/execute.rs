@@ -87,21 +87,20 @@ pub fn handle(shared: &Shared, state: &mut CellState, msg: &Message) -> (Value, 
             json!({ "code": opts.code, "execution_count": count }),
         );
     }
-    // Said at once while the cell waits, as a display that is emptied when the evaluator is
-    // ready: the notice is not left in saved notebooks or decks (like the "waiting for
-    // processes" display), and a stream check's first line stays the cell's own.
-    let notice = (!opts.silent && state.still_starting()).then(|| {
-        let id = format!("starting-{}", uuid::Uuid::new_v4());
+    // Said at once while the cell waits, as a display that is cleared away when the evaluator
+    // is ready: the notice is not left in saved notebooks or decks (like the "waiting for
+    // processes" display), and a stream check's first line stays the cell's own. A clear, not
+    // an emptied display: nbclient and JupyterLab would keep an empty output for that. Nothing
+    // else of this cell is shown yet, so the clear removes the notice only.
+    let notice = !opts.silent && state.still_starting();
+    if notice {
         shared.publisher.publish(Some(msg), "display_data", json!({
-            "data": { "text/plain": startup::notice() }, "metadata": {}, "transient": { "display_id": id },
+            "data": { "text/plain": startup::notice() }, "metadata": {},
         }));
-        id
-    });
+    }
     let ready = state.ready();
-    if let Some(id) = notice {
-        shared.publisher.publish(Some(msg), "update_display_data", json!({
-            "data": { "text/plain": "" }, "metadata": {}, "transient": { "display_id": id },
-        }));
+    if notice {
+        shared.publisher.publish(Some(msg), "clear_output", json!({ "wait": false }));
     }
     let outcome = match ready {
         Ok(ev) => ev.execute(CellRequest {
