@@ -98,6 +98,7 @@ EXPECTED_NOTEBOOKS = [
     "15-SemaphoresEventsConditionsBarriers.ipynb",
     "16-ThreadQueues.ipynb",
     "17-ProcessLifecycle.ipynb",
+    "26-AsyncTasksAndFutures.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}
