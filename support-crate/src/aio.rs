@@ -38,9 +38,46 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+/// Awaits every future of a list together; the results come in the list's order
+/// (`futures::future::join_all`, Python's `asyncio.gather(*aws)`).
+///
+/// ```
+/// use multiproc::aio;
+/// let squares = aio::block_on(aio::join_all((1..=3u32).map(|i| async move { i * i })));
+/// assert_eq!(squares, [1, 4, 9]);
+/// ```
 pub use futures_util::future::join_all;
+/// Starts a task that runs on its own (`tokio::spawn`, Python's `asyncio.create_task`); its
+/// [`JoinHandle`] is a future of the task's result, and `abort()` cancels it.
+///
+/// ```
+/// use multiproc::aio;
+/// let n = aio::block_on(async { aio::spawn(async { 40 + 2 }).await.unwrap() });
+/// assert_eq!(n, 42);
+/// ```
 pub use tokio::spawn;
-pub use tokio::task::{JoinHandle, spawn_blocking};
+/// Runs a blocking closure on tokio's pool of threads for blocking work and gives a future of
+/// its result, so the runtime's own thread stays free (`tokio::task::spawn_blocking`).
+///
+/// ```
+/// use multiproc::aio;
+/// let n = aio::block_on(async { aio::spawn_blocking(|| 6 * 7).await.unwrap() });
+/// assert_eq!(n, 42);
+/// ```
+pub use tokio::task::spawn_blocking;
+/// The handle of a spawned task (`tokio::task::JoinHandle`): await it for the task's result,
+/// `abort()` it to cancel the task.
+///
+/// ```
+/// use multiproc::aio;
+/// let cancelled = aio::block_on(async {
+///     let h: aio::JoinHandle<()> = aio::spawn(std::future::pending());
+///     h.abort();
+///     h.await.unwrap_err().is_cancelled()
+/// });
+/// assert!(cancelled);
+/// ```
+pub use tokio::task::JoinHandle;
 
 /// How long shut-down waits for `spawn_blocking` threads before leaving them.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(100);
