@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""What tokio in the support crate costs the lessons (issue 12, "Async in the kernel").
+"""What lesson 26's tokio costs the lessons (issue 12, "Async in the kernel").
 
-The kernel links every cell against the prebuilt support crate; since lesson 26 that crate
-depends on tokio (and lists it in `cells-extern`). This script measures, with the same kernel
-binary and A/B interleaved in one run (the machine may be loaded by other work):
+The kernel links every cell against the prebuilt support crate; since lesson 26 the prebuilt
+folder also holds the `aio` crate and tokio, given to cells as `--extern`s (support-crate/aio,
+docs/architecture.md "Async cells"). This script measures, with the same kernel binary and A/B
+interleaved in one run (the machine may be loaded by other work):
 
 - `base`:  the support crate of BASE (default: the merge base of HEAD and `main`, before tokio), exported with `git archive`
   and named in the `MULTIPROC_SUPPORT_CRATE` of a kernelspec copy;
-- `tokio`: this working tree's support crate.
+- `tokio`: this working tree's support crate (with `aio` and tokio in its prebuilt folder).
 
 Per kernel: start -> kernel_info, start -> first cell done (a lesson without async: the
 `Process` cell of benchmarks/kernel_bench.py), the median of N trivial cells `1 + 1`. And in a
@@ -184,7 +185,7 @@ def main() -> int:
         (f"Trivial cell `1 + 1`, median of {args.trivial}", "trivial_ms", "ms"),
     ]
     print()
-    print("| measure (median of %d, interleaved) | no tokio (`%s`) | tokio in the crate | ratio | tokio, first cell async |" % (args.reps, args.base))
+    print("| measure (median of %d, interleaved) | no tokio (`%s`) | this tree (aio + tokio) | ratio | this tree, first cell async |" % (args.reps, args.base))
     print("|---|---|---|---|---|")
     for label, k, unit in rows:
         fmt = "{:.2f}" if unit == "s" else "{:.0f}"

@@ -32,8 +32,6 @@
 //!
 //! Linux only: it relies on `fork`, futexes, `MAP_SHARED` memory and Unix sockets.
 
-// Added by the "async" helper: lesson 26's tokio runtime, block_on and Future.
-pub mod aio;
 pub mod barrier;
 // Added by the "notebooks" helper: check cells capture a student's output (see capture.rs).
 pub mod capture;
@@ -73,7 +71,5 @@ pub mod prelude {
     pub use crate::shared_memory::*;
     // The module, not its types: `thread_queue::Queue` next to the process `Queue` (see its doc).
     pub use crate::thread_queue;
-    // The module, not its types: `aio::Future` would shadow the `Future` trait's name.
-    pub use crate::aio;
     pub use crate::pyprint;
 }

@@ -1,17 +1,21 @@
-//! Async tasks and futures for the lessons, on the tokio runtime (lesson 26-AsyncTasksAndFutures).
+//! # aio: async tasks and futures for the lessons, on the tokio runtime (lesson 26-AsyncTasksAndFutures)
+//!
+//! A crate of its own beside the support crate (`multiproc`), built into the same prebuilt
+//! folder and given to cells with `--extern aio=…` (and `--extern tokio=…`): rustc loads an
+//! extern crate only when a cell names it, so lessons that never write `aio::` or `tokio::`
+//! do not load tokio's metadata into every cell's compile (see docs/architecture.md,
+//! "Async cells").
 //!
 //! Python's `asyncio.run(main())` becomes [`block_on`]`(main())`: it starts a tokio runtime
 //! with one thread (like asyncio's single event loop), runs the future to its end and returns
 //! its value. Inside, tasks are the real tokio ones ([`spawn`] is `tokio::spawn`,
 //! [`spawn_blocking`] is `tokio::task::spawn_blocking`), [`sleep`] is `tokio::time::sleep`
-//! scaled by [`time_scale`](crate::lesson::time_scale) like [`crate::lesson::sleep`], and
+//! scaled by [`time_scale`](multiproc::lesson::time_scale) like [`multiproc::lesson::sleep`], and
 //! [`join_all`] is `futures::future::join_all`. A cell may also name `tokio` itself
 //! (`tokio::join!`, `tokio::select!`, `tokio::sync::oneshot`): the kernel links the very tokio
 //! this crate was built with.
 //!
 //! ```
-//! use multiproc::aio;
-//!
 //! async fn double_later(x: u32) -> u32 {
 //!     aio::sleep(0.01).await;
 //!     x * 2
@@ -42,7 +46,6 @@ use std::time::Duration;
 /// (`futures::future::join_all`, Python's `asyncio.gather(*aws)`).
 ///
 /// ```
-/// use multiproc::aio;
 /// let squares = aio::block_on(aio::join_all((1..=3u32).map(|i| async move { i * i })));
 /// assert_eq!(squares, [1, 4, 9]);
 /// ```
@@ -51,7 +54,6 @@ pub use futures_util::future::join_all;
 /// [`JoinHandle`] is a future of the task's result, and `abort()` cancels it.
 ///
 /// ```
-/// use multiproc::aio;
 /// let n = aio::block_on(async { aio::spawn(async { 40 + 2 }).await.unwrap() });
 /// assert_eq!(n, 42);
 /// ```
@@ -60,7 +62,6 @@ pub use tokio::spawn;
 /// its result, so the runtime's own thread stays free (`tokio::task::spawn_blocking`).
 ///
 /// ```
-/// use multiproc::aio;
 /// let n = aio::block_on(async { aio::spawn_blocking(|| 6 * 7).await.unwrap() });
 /// assert_eq!(n, 42);
 /// ```
@@ -69,7 +70,6 @@ pub use tokio::task::spawn_blocking;
 /// `abort()` it to cancel the task.
 ///
 /// ```
-/// use multiproc::aio;
 /// let cancelled = aio::block_on(async {
 ///     let h: aio::JoinHandle<()> = aio::spawn(std::future::pending());
 ///     h.abort();
@@ -87,7 +87,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(100);
 /// In a notebook the stop button ends it (see the [module docs](self)).
 ///
 /// ```
-/// let answer = multiproc::aio::block_on(async { 6 * 7 });
+/// let answer = aio::block_on(async { 6 * 7 });
 /// assert_eq!(answer, 42);
 /// ```
 #[track_caller]
@@ -109,7 +109,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         Some(v) => v,
         None => {
             drop(runtime);
-            crate::sys::wait::check("aio::block_on");
+            multiproc::sys::wait::check("aio::block_on");
             unreachable!("the stop flag is set once stop_button returned")
         }
     }
@@ -129,27 +129,26 @@ impl Drop for ShutDownOnDrop {
 
 /// Ready when the notebook's stop button was pressed; never ready outside the kernel.
 async fn stop_button() {
-    if crate::kernel_link::control_page().is_none() {
+    if multiproc::kernel_link::control_page().is_none() {
         std::future::pending::<()>().await;
     }
-    while !crate::sys::wait::interrupted() {
-        tokio::time::sleep(crate::sys::wait::SLICE).await;
+    while !multiproc::sys::wait::interrupted() {
+        tokio::time::sleep(multiproc::sys::wait::SLICE).await;
     }
 }
 
-/// Waits `seconds` (times [`time_scale`](crate::lesson::time_scale)) without blocking the
+/// Waits `seconds` (times [`time_scale`](multiproc::lesson::time_scale)) without blocking the
 /// thread: other tasks run meanwhile (Python's `await asyncio.sleep(seconds)`). Must be awaited
 /// inside a tokio runtime, e.g. within [`block_on`].
 ///
 /// ```
-/// use multiproc::aio;
 /// let start = std::time::Instant::now();
 /// aio::block_on(aio::sleep(0.02));
 /// assert!(start.elapsed().as_secs_f64() >= 0.02 * multiproc::lesson::time_scale());
 /// ```
 pub async fn sleep(seconds: f64) {
     assert!(seconds >= 0.0, "sleep length must be a non-negative number of seconds, not {seconds}");
-    let scaled = (seconds * crate::lesson::time_scale()).min(1e9);
+    let scaled = (seconds * multiproc::lesson::time_scale()).min(1e9);
     tokio::time::sleep(Duration::from_secs_f64(scaled)).await;
 }
 
@@ -163,7 +162,6 @@ pub async fn sleep(seconds: f64) {
 /// [`add_done_callback`]: Future::add_done_callback
 ///
 /// ```
-/// use multiproc::aio;
 ///
 /// let fut: aio::Future<u64> = aio::Future::new();
 /// fut.add_done_callback(|v| println!("got {v}"));
@@ -206,7 +204,7 @@ impl<T: Clone + Send + 'static> Future<T> {
     /// A future with no result yet.
     ///
     /// ```
-    /// let f: multiproc::aio::Future<i32> = multiproc::aio::Future::new();
+    /// let f: aio::Future<i32> = aio::Future::new();
     /// assert!(!f.done());
     /// ```
     pub fn new() -> Self {
@@ -223,7 +221,7 @@ impl<T: Clone + Send + 'static> Future<T> {
     /// Python's raises `InvalidStateError`.
     ///
     /// ```
-    /// let f = multiproc::aio::Future::new();
+    /// let f = aio::Future::new();
     /// f.set_result("ready");
     /// assert_eq!(f.result(), Some("ready"));
     /// ```
@@ -243,7 +241,7 @@ impl<T: Clone + Send + 'static> Future<T> {
     /// True once [`set_result`](Future::set_result) was called.
     ///
     /// ```
-    /// let f = multiproc::aio::Future::new();
+    /// let f = aio::Future::new();
     /// assert!(!f.done());
     /// f.set_result(1);
     /// assert!(f.done());
@@ -255,7 +253,7 @@ impl<T: Clone + Send + 'static> Future<T> {
     /// The result if it was set (`None` where Python's `result()` raises `InvalidStateError`).
     ///
     /// ```
-    /// let f = multiproc::aio::Future::new();
+    /// let f = aio::Future::new();
     /// assert_eq!(f.result(), None);
     /// f.set_result(3);
     /// assert_eq!(f.result(), Some(3));
@@ -269,7 +267,7 @@ impl<T: Clone + Send + 'static> Future<T> {
     /// ```
     /// use std::sync::{Arc, Mutex};
     /// let seen = Arc::new(Mutex::new(Vec::new()));
-    /// let f = multiproc::aio::Future::new();
+    /// let f = aio::Future::new();
     /// let s = seen.clone();
     /// f.add_done_callback(move |v: &i32| s.lock().unwrap().push(*v));
     /// f.set_result(7);
