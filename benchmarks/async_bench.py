@@ -89,7 +89,7 @@ def one_kernel(crate: str, first_cell: str, trivial: int, again: str | None = No
         rec = {"ready_s": ready, "first_cell_s": first}
         if expect_aio is not None:
             # Sanity (warm-up only): the kernel really linked the crate it was given.
-            _, reply, _ = run_cell(kc, "multiproc::aio::block_on(async { 1 })", timeout=600)
+            _, reply, _ = run_cell(kc, "aio::block_on(async { 1 })", timeout=600)
             assert (reply.get("status") == "ok") == expect_aio, f"{crate}: aio present = {not expect_aio}?"
         if again:
             took, reply, out = run_cell(kc, again)
@@ -126,10 +126,14 @@ def prebuilt_dirs() -> dict[str, Path]:
 
 
 def rustc_ms(prebuilt: Path, src: Path, out: Path) -> float:
-    """One cell-like compile (a cdylib using the prelude) against a prebuilt library, in ms."""
+    """One cell-like compile (a cdylib using the prelude) against a prebuilt library, with the
+    `--extern`s a kernel passes, in ms."""
     lines = prebuilt.joinpath("manifest").read_text().splitlines()
+    # Every `--extern` the kernel gives a cell: the support crate and its manifest's `extern` lines.
+    externs = [f"multiproc={prebuilt / 'deps' / lines[1]}"]
+    externs += [f"{name}={prebuilt / 'deps' / file}" for _, name, file in (line.split(" ") for line in lines[2:])]
     cmd = ["rustc", "--edition", "2024", "--crate-type", "cdylib", "-C", "opt-level=0", "-C", "debuginfo=0",
-           "--extern", f"multiproc={prebuilt / 'deps' / lines[1]}", "-L", f"dependency={prebuilt / 'deps'}",
+           *[arg for e in externs for arg in ("--extern", e)], "-L", f"dependency={prebuilt / 'deps'}",
            "-o", str(out), str(src)]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
