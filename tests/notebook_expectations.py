@@ -227,6 +227,32 @@ def mpi_deadlock_ended(text: str, cell) -> None:
     assert text.count("still running after 10 s") == 1, text
 
 
+def three_tasks_each_in_order(text: str, cell) -> None:
+    """26 the Cookbook's three tasks: each task's steps in order, then its result line, and every
+    result before the final list (tasks interleave at each await; only their own order is forced)."""
+    lines = _lines(text)
+    tasks = {"factorial(10)": (range(2, 11), "factorial(10) = 3628800"),
+             "fibonacci(10)": (range(1, 11), "fibonacci(10) = 55"),
+             "binomial(20, 10)": (range(1, 11), "binomial(20, 10) = 184756")}
+    final = lines.index("results: [3628800, 55, 184756]")
+    for name, (steps, result) in tasks.items():
+        own = [line for line in lines if line.startswith(name)]
+        assert own == [f"{name}: step {i}" for i in steps] + [result], f"{name} lines out of order:\n{text}"
+        assert lines.index(result) < final, text
+
+
+def nothing_after(marker: str, prefix: str):
+    """26 cancellation: no line starting with ``prefix`` after the line ``marker`` (the dropped
+    future or aborted task is never polled again), and at least one before it."""
+    def check(text: str, cell) -> None:
+        lines = _lines(text)
+        at = lines.index(marker)
+        assert any(line.startswith(prefix) for line in lines[:at]), text
+        late = [line for line in lines[at:] if line.startswith(prefix)]
+        assert not late, f"{prefix!r} after {marker!r}: {late}\n{text}"
+    return check
+
+
 CHECKS = {
     "05-ExecutionOrderAndResources.ipynb": {"nb05-07": ten_whole_lines_any_order},
     "07-Communication.ipynb": {"nb07-04": send_name_once},
@@ -250,5 +276,9 @@ CHECKS = {
     "28-MessagePassingMPI.ipynb": {
         **{f"nb28-{n:02d}": mpi_rank_lines_exactly for n in (6, 9, 17, 19, 21, 23, 26, 28, 30)},
         "nb28-15": mpi_deadlock_ended,
+    "26-AsyncTasksAndFutures.ipynb": {
+        "nb26-07": three_tasks_each_in_order,
+        "nb26-20": nothing_after("time is up: the ticker future is dropped", "A: tick"),
+        "nb26-22": nothing_after("aborted: the task was cancelled", "B: tick"),
     },
 }

@@ -106,6 +106,7 @@ EXPECTED_NOTEBOOKS = [
     "23-PoolsAndExecutors.ipynb",
     "24-GeneratorsAndCoroutines.ipynb",
     "25-EventLoopTimersCallbacks.ipynb",
+    "26-AsyncTasksAndFutures.ipynb",
     "27-SocketsAndOtherIPC.ipynb",
     "28-MessagePassingMPI.ipynb",
     "29-DistributedTasks.ipynb",

@@ -15,6 +15,7 @@ pub mod prebuilt;
 pub mod runtime;
 pub mod startup;
 pub mod toolchain;
+pub mod top_level_await;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -308,6 +309,11 @@ impl Evaluator {
 
     /// Runs one cell; returns when its code returned and its non-daemon processes exited.
     pub fn execute(&mut self, req: CellRequest<'_>) -> CellOutcome {
+        // Before evcxr, which would fetch and compile a tokio of its own (top_level_await.rs).
+        if let Some(at) = top_level_await::find(req.code) {
+            let (evalue, traceback) = top_level_await::message(req.code, at);
+            return error("CompilationError", evalue, traceback);
+        }
         let cell = self.next_cell;
         self.next_cell += 1;
         self.running.code_running.store(true, Ordering::SeqCst);

@@ -12,6 +12,9 @@
 //! …): the support crate lists them in its `Cargo.toml` under
 //! `[package.metadata.rust-concurrency] cells-extern`, and each gets an `--extern` of its own,
 //! pointing at the very rlib the support crate was built against (so their types are the same).
+//! Packages listed under `cells-packages` (the `aio` crate of lesson 26, with tokio) are built in
+//! the same cargo run but are not dependencies of the support crate: rustc loads an `--extern`
+//! crate only when a cell names it, so the other lessons' cells never load tokio's metadata.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -92,9 +95,13 @@ fn build_cached(support: &Path, key: &str) -> anyhow::Result<Prebuilt> {
     }
     let target = root.join("target");
     eprintln!("rust-concurrency-kernel: building the support crate for cells from {} (once; about a minute)", support.display());
+    let meta = support_metadata(support)?;
+    let mut packages = vec![String::from("multiproc")];
+    packages.extend(package_names(&meta));
     let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["build", "--lib", "--message-format=json-render-diagnostics", "--manifest-path"])
         .arg(support.join("Cargo.toml"))
+        .args(packages.iter().flat_map(|p| ["-p", p.as_str()]))
         .arg("--target-dir")
         .arg(&target)
         // The kernel's own rustflags name the library being built here.
@@ -122,12 +129,17 @@ fn build_cached(support: &Path, key: &str) -> anyhow::Result<Prebuilt> {
     copy_libraries(&deps, &staging.join("deps"))?;
     std::fs::copy(&built, staging.join("deps").join(name))?;
     let mut manifest = format!("{key}\n{name}\n");
-    for wanted in cells_extern(support)? {
+    for wanted in extern_names(&meta) {
         let found = messages.lines().filter_map(|l| artifact_rlib(l, &wanted)).last();
         let file = found.as_deref().map(Path::new).and_then(Path::file_name).and_then(|n| n.to_str());
-        let Some(file) = file else {
+        let (Some(found), Some(file)) = (found.as_deref(), file) else {
             anyhow::bail!("the support crate lists `{wanted}` in cells-extern, but cargo built no rlib of that name");
         };
+        // A package of `cells-packages` is a root of the build: cargo names its copy outside `deps/`.
+        let into = staging.join("deps").join(file);
+        if !into.is_file() {
+            std::fs::copy(found, &into)?;
+        }
         manifest.push_str(&format!("extern {wanted} {file}\n"));
     }
     std::fs::write(staging.join(MANIFEST), manifest)?;
@@ -149,7 +161,13 @@ fn artifact_rlib(line: &str, name: &str) -> Option<String> {
 
 /// The crate names listed in the support crate's `[package.metadata.rust-concurrency]
 /// `cells-extern` (read through `cargo metadata`, which parses the manifest for us).
+#[cfg(test)]
 fn cells_extern(support: &Path) -> anyhow::Result<Vec<String>> {
+    Ok(extern_names(&support_metadata(support)?))
+}
+
+/// `cargo metadata --no-deps` of the support crate's workspace.
+fn support_metadata(support: &Path) -> anyhow::Result<serde_json::Value> {
     let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["metadata", "--no-deps", "--offline", "--format-version", "1", "--manifest-path"])
         .arg(support.join("Cargo.toml"))
@@ -158,8 +176,16 @@ fn cells_extern(support: &Path) -> anyhow::Result<Vec<String>> {
         .output()
         .map_err(|e| anyhow::anyhow!("running cargo metadata on the support crate: {e}"))?;
     anyhow::ensure!(out.status.success(), "cargo metadata on the support crate failed: {}", String::from_utf8_lossy(&out.stderr));
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    Ok(extern_names(&meta))
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// `cells-packages` of the `multiproc` package: workspace packages built beside it for cells
+/// (the `aio` crate), which are not its dependencies, so cells that do not name them never load them.
+fn package_names(meta: &serde_json::Value) -> Vec<String> {
+    let packages = meta["packages"].as_array().into_iter().flatten();
+    let support = packages.filter(|p| p["name"] == "multiproc");
+    let names = support.flat_map(|p| p["metadata"]["rust-concurrency"]["cells-packages"].as_array().cloned().unwrap_or_default());
+    names.filter_map(|n| n.as_str().map(String::from)).collect()
 }
 
 /// `cells-extern` of the `multiproc` package in `cargo metadata` output.
@@ -199,6 +225,14 @@ fn key(support: &Path) -> anyhow::Result<String> {
     hash.update(&rustc.stdout);
     let mut files = vec![support.join("Cargo.toml"), support.join("../Cargo.toml"), support.join("../Cargo.lock")];
     collect_files(&support.join("src"), &mut files)?;
+    // Packages kept inside the support crate's folder (`aio/`, see `package_names`).
+    for entry in std::fs::read_dir(support).map_err(|e| anyhow::anyhow!("reading {}: {e}", support.display()))? {
+        let dir = entry?.path();
+        if dir.join("Cargo.toml").is_file() && dir.join("src").is_dir() {
+            files.push(dir.join("Cargo.toml"));
+            collect_files(&dir.join("src"), &mut files)?;
+        }
+    }
     files.sort();
     for f in files {
         if let Ok(bytes) = std::fs::read(&f) {
@@ -244,6 +278,15 @@ mod tests {
         ]});
         assert_eq!(extern_names(&meta), ["crossbeam_channel", "nix"]);
         assert!(extern_names(&serde_json::json!({"packages": [{"name": "multiproc", "metadata": null}]})).is_empty());
+    }
+
+    #[test]
+    fn cells_packages_come_from_the_support_crates_metadata() {
+        let meta = serde_json::json!({"packages": [
+            {"name": "multiproc", "metadata": {"rust-concurrency": {"cells-packages": ["multiproc-aio"]}}}
+        ]});
+        assert_eq!(package_names(&meta), ["multiproc-aio"]);
+        assert!(package_names(&serde_json::json!({"packages": [{"name": "multiproc", "metadata": null}]})).is_empty());
     }
 
     #[test]
