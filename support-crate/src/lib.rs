@@ -45,6 +45,7 @@ pub mod display;
 pub mod event;
 pub mod event_loop;
 pub mod executor;
+pub mod gpu;
 pub mod kernel_link;
 pub mod lesson;
 pub mod lock;
