@@ -106,6 +106,7 @@ EXPECTED_NOTEBOOKS = [
     "23-PoolsAndExecutors.ipynb",
     "24-GeneratorsAndCoroutines.ipynb",
     "25-EventLoopTimersCallbacks.ipynb",
+    "30-GPU.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

@@ -2,7 +2,7 @@
 //!
 //! [`Device::detect`] finds out at run time whether a CUDA driver, a device and the NVRTC
 //! compiler are there (through `cudarc`, built with dynamic loading, so nothing CUDA is
-//! needed to build this crate). Each job ([`Device::double`], [`Device::elementwise`],
+//! needed to build this crate; only with the crate's `cuda` feature, see `gpu/cuda.rs`). Each job ([`Device::double`], [`Device::elementwise`],
 //! [`Device::sum`]) then runs as a CUDA C kernel compiled by NVRTC, or as the same
 //! computation with rayon's `par_iter` on every CPU thread, and gives the same numbers.
 //!
@@ -18,10 +18,10 @@
 //! assert_eq!(device.double(&[1.0, 2.5]), vec![2.0, 5.0]);
 //! ```
 
-use std::sync::Arc;
-
-use cudarc::driver::{CudaContext, CudaStream, LaunchConfig, PushKernelArg};
 use rayon::prelude::*;
+
+mod cuda;
+use cuda::Cuda;
 
 /// CUDA C source of the kernel that doubles every element in place (one GPU thread each).
 pub const DOUBLE_SRC: &str = r#"extern "C" __global__ void double_them(float *a, int n) {
@@ -75,11 +75,6 @@ pub struct Device {
     why_cpu: String,
 }
 
-struct Cuda {
-    ctx: Arc<CudaContext>,
-    stream: Arc<CudaStream>,
-}
-
 impl Device {
     /// The first CUDA device if there is one that can compile and run a kernel, else the CPU.
     /// Never fails: whatever is missing (driver, device, NVRTC) becomes the CPU's reason.
@@ -91,7 +86,7 @@ impl Device {
     pub fn detect() -> Device {
         // cudarc panics when a library it needs cannot be loaded; ask first, and catch any
         // other panic so a half-installed CUDA still leaves a working (CPU) device.
-        match std::panic::catch_unwind(try_cuda) {
+        match std::panic::catch_unwind(cuda::open) {
             Ok(Ok(cuda)) => Device { cuda: Some(cuda), why_cpu: String::new() },
             Ok(Err(why)) => Device { cuda: None, why_cpu: why },
             Err(_) => Device { cuda: None, why_cpu: "the CUDA libraries could not be used".into() },
@@ -123,7 +118,7 @@ impl Device {
     /// ```
     pub fn name(&self) -> String {
         match &self.cuda {
-            Some(c) => c.ctx.name().unwrap_or_else(|_| "CUDA device".into()),
+            Some(c) => c.name(),
             None => format!("CPU ({} threads)", rayon::current_num_threads()),
         }
     }
@@ -137,12 +132,7 @@ impl Device {
     /// ```
     pub fn describe(&self) -> String {
         match &self.cuda {
-            Some(c) => {
-                let (major, minor) = c.ctx.compute_capability().unwrap_or((0, 0));
-                let gib = c.ctx.total_mem().unwrap_or(0) as f64 / (1u64 << 30) as f64;
-                let count = CudaContext::device_count().unwrap_or(1);
-                format!("CUDA device 0 of {count}: {}, compute capability {major}.{minor}, {gib:.0} GiB", self.name())
-            }
+            Some(c) => c.describe(),
             None => format!("{}: running on the {}", self.why_cpu, self.name()),
         }
     }
@@ -194,97 +184,3 @@ impl Device {
     }
 }
 
-/// The first device, or why not (checked in the order a student would install things).
-fn try_cuda() -> Result<Cuda, String> {
-    let none = || "no CUDA device found".to_string();
-    // SAFETY: both only try to open the shared library (dlopen) and close it again.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        return Err(none());
-    }
-    match CudaContext::device_count() {
-        Ok(n) if n > 0 => {}
-        _ => return Err(none()),
-    }
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err("a CUDA device but no NVRTC library (libnvrtc) found".into());
-    }
-    let ctx = CudaContext::new(0).map_err(|e| format!("CUDA device 0 could not be opened ({e})"))?;
-    let stream = ctx.default_stream();
-    let cuda = Cuda { ctx, stream };
-    // A first tiny job proves that NVRTC's code runs on this driver.
-    match cuda.double(&[1.5]) {
-        Ok(v) if v == [3.0] => Ok(cuda),
-        Ok(v) => Err(format!("a CUDA device that doubled 1.5 into {v:?}")),
-        Err(e) => Err(format!("a CUDA device that could not run a kernel ({e})")),
-    }
-}
-
-fn launch_config(n: usize) -> Result<(LaunchConfig, i32), String> {
-    let n32 = i32::try_from(n).map_err(|_| format!("{n} elements are more than one launch handles here"))?;
-    Ok((LaunchConfig::for_num_elems(n32 as u32), n32))
-}
-
-impl Cuda {
-    /// NVRTC compiles `src` to PTX, the driver loads it: the analogue of PyCUDA's `SourceModule`.
-    fn function(&self, src: &str, name: &str) -> Result<cudarc::driver::CudaFunction, String> {
-        let ptx = cudarc::nvrtc::compile_ptx(src).map_err(|e| format!("NVRTC: {e}"))?;
-        let module = self.ctx.load_module(ptx).map_err(|e| e.to_string())?;
-        module.load_function(name).map_err(|e| e.to_string())
-    }
-
-    fn double(&self, a: &[f32]) -> Result<Vec<f32>, String> {
-        if a.is_empty() {
-            return Ok(Vec::new());
-        }
-        let f = self.function(DOUBLE_SRC, "double_them")?;
-        let (cfg, n) = launch_config(a.len())?;
-        let s = &self.stream;
-        let mut dev = s.clone_htod(a).map_err(|e| e.to_string())?;
-        let mut launch = s.launch_builder(&f);
-        launch.arg(&mut dev).arg(&n);
-        // SAFETY: the kernel's parameters are (float*, int), as pushed; it writes only a[0..n).
-        unsafe { launch.launch(cfg) }.map_err(|e| e.to_string())?;
-        let out = s.clone_dtoh(&dev).map_err(|e| e.to_string())?;
-        s.synchronize().map_err(|e| e.to_string())?;
-        Ok(out)
-    }
-
-    fn elementwise(&self, expr: &str, a: &[f32], b: &[f32]) -> Result<Vec<f32>, String> {
-        if a.is_empty() {
-            return Ok(Vec::new());
-        }
-        let f = self.function(&elementwise_source(expr), "elementwise")?;
-        let (cfg, n) = launch_config(a.len())?;
-        let s = &self.stream;
-        let da = s.clone_htod(a).map_err(|e| e.to_string())?;
-        let db = s.clone_htod(b).map_err(|e| e.to_string())?;
-        let mut dc = s.alloc_zeros::<f32>(a.len()).map_err(|e| e.to_string())?;
-        let mut launch = s.launch_builder(&f);
-        launch.arg(&da).arg(&db).arg(&mut dc).arg(&n);
-        // SAFETY: parameters (const float*, const float*, float*, int) as pushed, all n long.
-        unsafe { launch.launch(cfg) }.map_err(|e| e.to_string())?;
-        let out = s.clone_dtoh(&dc).map_err(|e| e.to_string())?;
-        s.synchronize().map_err(|e| e.to_string())?;
-        Ok(out)
-    }
-
-    fn sum(&self, x: &[f64]) -> Result<f64, String> {
-        if x.is_empty() {
-            return Ok(0.0);
-        }
-        let f = self.function(SUM_SRC, "block_sums")?;
-        let (_, n) = launch_config(x.len())?;
-        let blocks = x.len().div_ceil(SUM_BLOCK as usize);
-        let cfg = LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (SUM_BLOCK, 1, 1), shared_mem_bytes: 0 };
-        let s = &self.stream;
-        let dx = s.clone_htod(x).map_err(|e| e.to_string())?;
-        let mut partial = s.alloc_zeros::<f64>(blocks).map_err(|e| e.to_string())?;
-        let mut launch = s.launch_builder(&f);
-        launch.arg(&dx).arg(&mut partial).arg(&n);
-        // SAFETY: parameters (const double*, double*, int) as pushed; one partial per block.
-        unsafe { launch.launch(cfg) }.map_err(|e| e.to_string())?;
-        let partials = s.clone_dtoh(&partial).map_err(|e| e.to_string())?;
-        s.synchronize().map_err(|e| e.to_string())?;
-        Ok(partials.iter().sum())
-    }
-}
