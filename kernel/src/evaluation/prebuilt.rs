@@ -92,8 +92,14 @@ fn build_cached(support: &Path, key: &str) -> anyhow::Result<Prebuilt> {
     }
     let target = root.join("target");
     eprintln!("rust-concurrency-kernel: building the support crate for cells from {} (once; about a minute)", support.display());
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--lib", "--message-format=json-render-diagnostics", "--manifest-path"])
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo.args(["build", "--lib", "--message-format=json-render-diagnostics"]);
+    let features = features();
+    if !features.is_empty() {
+        cargo.args(["--features", &features]);
+    }
+    let out = cargo
+        .arg("--manifest-path")
         .arg(support.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target)
@@ -192,9 +198,18 @@ fn publish(src: &Path, dest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Hash of the crate's sources, manifests, the workspace's lock file and `rustc -vV`.
+/// Cargo features of the support crate to build in, from `$MULTIPROC_FEATURES` (e.g. `cuda`
+/// for lesson 30's GPU path, which is off by default because it slows every lesson's cells);
+/// empty: the default features.
+fn features() -> String {
+    std::env::var("MULTIPROC_FEATURES").unwrap_or_default().trim().to_string()
+}
+
+/// Hash of the crate's sources, manifests, the workspace's lock file, `rustc -vV` and the
+/// features asked for.
 fn key(support: &Path) -> anyhow::Result<String> {
     let mut hash = Sha256::new();
+    hash.update(features().as_bytes());
     let rustc = Command::new("rustc").arg("-vV").output().map_err(|e| anyhow::anyhow!("running rustc -vV: {e}"))?;
     hash.update(&rustc.stdout);
     let mut files = vec![support.join("Cargo.toml"), support.join("../Cargo.toml"), support.join("../Cargo.lock")];
