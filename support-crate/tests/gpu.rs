@@ -68,3 +68,11 @@ fn kernel_sources_are_cuda_c_with_the_names_the_launches_use() {
     assert!(SUM_SRC.contains(&format!("s[{}]", multiproc::gpu::SUM_BLOCK)));
     assert!(elementwise_source("a - b").contains("__global__ void elementwise(") );
 }
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn without_the_cuda_feature_the_device_says_why_it_is_the_cpu() {
+    let d = Device::detect();
+    assert!(!d.is_gpu());
+    assert!(d.describe().starts_with("no CUDA support in this build"), "{}", d.describe());
+}

@@ -1,9 +1,8 @@
 //! The CUDA half of [`super::Device`], compiled only with multiproc's `cuda` feature.
 //!
-//! Why a feature: cudarc's rlib is large (about 50 MB in the kernel's debug prebuilt), and with it
-//! in the support crate's graph every cell of every lesson linked measurably slower (see the
-//! note in `support-crate/Cargo.toml`). Without the feature, [`open`] says so and the lesson
-//! runs on the CPU.
+//! Why a feature: with cudarc in the support crate's graph every cell of every lesson compiles
+//! and links measurably slower (numbers in `support-crate/Cargo.toml`). Without the feature,
+//! `open` says so and the lesson runs on the CPU.
 
 #[cfg(feature = "cuda")]
 pub(super) use with_cuda::*;
