@@ -110,6 +110,7 @@ EXPECTED_NOTEBOOKS = [
     "27-SocketsAndOtherIPC.ipynb",
     "28-MessagePassingMPI.ipynb",
     "29-DistributedTasks.ipynb",
+    "30-GPU.ipynb",
 ]
 
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-", ""}

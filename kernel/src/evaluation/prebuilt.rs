@@ -98,8 +98,15 @@ fn build_cached(support: &Path, key: &str) -> anyhow::Result<Prebuilt> {
     let meta = support_metadata(support)?;
     let mut packages = vec![String::from("multiproc")];
     packages.extend(package_names(&meta));
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--lib", "--message-format=json-render-diagnostics", "--manifest-path"])
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo.args(["build", "--lib", "--message-format=json-render-diagnostics"]);
+    let features = features();
+    if !features.is_empty() {
+        // Several packages are built: each feature is named with the package that has it.
+        cargo.args(["--features", &qualified_features(&meta, &packages, &features).join(",")]);
+    }
+    let out = cargo
+        .arg("--manifest-path")
         .arg(support.join("Cargo.toml"))
         .args(packages.iter().flat_map(|p| ["-p", p.as_str()]))
         .arg("--target-dir")
@@ -218,9 +225,32 @@ fn publish(src: &Path, dest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Hash of the crate's sources, manifests, the workspace's lock file and `rustc -vV`.
+/// Cargo features of the support crate to build in, from `$MULTIPROC_FEATURES` (e.g. `cuda`
+/// for lesson 30's GPU path, which is off by default because it slows every lesson's cells);
+/// empty: the default features.
+/// `features` (comma-separated, as in `MULTIPROC_FEATURES`) as `package/feature`, each with the
+/// first of `packages` that declares it (`cuda` → `multiproc-gpu/cuda`); one already qualified,
+/// or that no package declares, is passed on as it is (cargo then says what is wrong).
+fn qualified_features(meta: &serde_json::Value, packages: &[String], features: &str) -> Vec<String> {
+    let declared = |package: &str, feature: &str| {
+        meta["packages"].as_array().into_iter().flatten().any(|p| p["name"] == package && p["features"].get(feature).is_some())
+    };
+    let one = |f: &str| match packages.iter().find(|p| !f.contains('/') && declared(p, f)) {
+        Some(p) => format!("{p}/{f}"),
+        None => f.to_string(),
+    };
+    features.split(',').map(str::trim).filter(|f| !f.is_empty()).map(one).collect()
+}
+
+fn features() -> String {
+    std::env::var("MULTIPROC_FEATURES").unwrap_or_default().trim().to_string()
+}
+
+/// Hash of the crate's sources, manifests, the workspace's lock file, `rustc -vV` and the
+/// features asked for.
 fn key(support: &Path) -> anyhow::Result<String> {
     let mut hash = Sha256::new();
+    hash.update(features().as_bytes());
     let rustc = Command::new("rustc").arg("-vV").output().map_err(|e| anyhow::anyhow!("running rustc -vV: {e}"))?;
     hash.update(&rustc.stdout);
     let mut files = vec![support.join("Cargo.toml"), support.join("../Cargo.toml"), support.join("../Cargo.lock")];
@@ -278,6 +308,17 @@ mod tests {
         ]});
         assert_eq!(extern_names(&meta), ["crossbeam_channel", "nix"]);
         assert!(extern_names(&serde_json::json!({"packages": [{"name": "multiproc", "metadata": null}]})).is_empty());
+    }
+
+    #[test]
+    fn a_feature_is_named_with_the_package_that_has_it() {
+        let meta = serde_json::json!({"packages": [
+            {"name": "multiproc", "features": {}},
+            {"name": "multiproc-gpu", "features": {"cuda": ["dep:cudarc"]}}
+        ]});
+        let packages = ["multiproc".to_string(), "multiproc-gpu".to_string()];
+        assert_eq!(qualified_features(&meta, &packages, "cuda"), ["multiproc-gpu/cuda"]);
+        assert_eq!(qualified_features(&meta, &packages, "cuda, multiproc/x,nope"), ["multiproc-gpu/cuda", "multiproc/x", "nope"]);
     }
 
     #[test]
