@@ -276,6 +276,7 @@ CHECKS = {
     "28-MessagePassingMPI.ipynb": {
         **{f"nb28-{n:02d}": mpi_rank_lines_exactly for n in (6, 9, 17, 19, 21, 23, 26, 28, 30)},
         "nb28-15": mpi_deadlock_ended,
+    },
     "26-AsyncTasksAndFutures.ipynb": {
         "nb26-07": three_tasks_each_in_order,
         "nb26-20": nothing_after("time is up: the ticker future is dropped", "A: tick"),
