@@ -146,6 +146,12 @@ println!("timed_out={}", run.timed_out);
     assert not left_running(km, kc, before)
 
 
+def test_warming_leaves_no_copy_of_its_program(mpi_kernel):
+    # The fixture (and `install`) ran `warm()`: it builds a program but launches nothing, so no
+    # private copy may stay in the cache (a later test would see it as a stopped launch's).
+    assert program_copies() == []
+
+
 def test_the_stop_button_ends_every_rank(mpi_kernel):
     km, kc = mpi_kernel
     ok(run_cell(kc, "let kept = 5;"))

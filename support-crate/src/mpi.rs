@@ -369,7 +369,10 @@ fn project_dir() -> PathBuf {
 /// multiproc::mpi::warm().expect("rsmpi builds");
 /// ```
 pub fn warm() -> Result<(), String> {
-    compile(WARM_PROGRAM).map(|_| ())
+    // `compile` hands back a private copy of the binary for a launch; nothing launches here.
+    let copy = compile(WARM_PROGRAM)?;
+    let _ = std::fs::remove_file(copy);
+    Ok(())
 }
 
 #[track_caller]
