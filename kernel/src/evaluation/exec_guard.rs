@@ -62,6 +62,24 @@ fn announce(program: *const c_char) {
         unsafe { CStr::from_ptr(program) }.to_string_lossy().into_owned()
     };
     write_note(&Note::Exec(name));
+    wait_until_read();
+}
+
+/// Waits (at most a second) until the kernel has read what this process wrote to fd 2. The
+/// kernel's supervisor reads its control datagrams before the streams, so once the exec'd
+/// program ends, the evaluator's "cell ended" message could otherwise be handled before the
+/// note, and the cell would get the plain "main process ended" error (seen once in CI).
+/// `SIOCOUTQ` on a Unix stream socket counts the bytes written and not yet read by the peer.
+fn wait_until_read() {
+    for _ in 0..1000 {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ (= TIOCOUTQ) writes one int; fd 2 is the runtime's stderr socket.
+        let rc = unsafe { libc::ioctl(2, libc::TIOCOUTQ, &mut unread) };
+        if rc != 0 || unread <= 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// In the runtime process, after an exec that failed: takes the note back (an empty program).
