@@ -74,7 +74,13 @@ impl Worker {
         // Forget finished cells nobody can write to any more (keep those with live daemons or
         // threads).
         let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
-        threads::forget_old_threads(st, runtime);
+        for writer in threads::old_threads(st, runtime) {
+            // What it left unfinished (its stderr, see `threads.rs`) ends now, in its cell.
+            let cell = st.threads.remove(&writer).map(|t| t.cell).unwrap_or(st.current);
+            for (stream, text) in st.lines.flush(writer) {
+                self.emit(st, cell, writer, stream, text + "\n");
+            }
+        }
         let live_cells: std::collections::HashSet<u32> =
             st.procs.values().filter(|p| !p.exited).map(|p| p.cell).chain(threads::cells_with_live_threads(st, runtime)).collect();
         let current = st.current;

@@ -89,6 +89,12 @@ impl Lines {
         out
     }
 
+    /// Takes the unfinished line of `writer` on `stream` only.
+    pub fn flush_stream(&mut self, writer: Writer, stream: Stream) -> Option<String> {
+        let bytes = self.partial.remove(&(writer, stream))?;
+        (!bytes.is_empty()).then(|| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// Writers with unfinished lines.
     pub fn writers(&self) -> Vec<Writer> {
         let mut v: Vec<Writer> = self.partial.keys().map(|k| k.0).collect();

@@ -70,11 +70,15 @@ impl Worker {
                     st.threads.insert(Writer { pid: runtime, tid }, Thread { cell, label: None, ended: None });
                 }
                 Piece::Ended { tid, .. } => {
+                    // Comes on stdout: only that stream's unfinished line is surely complete
+                    // now. The thread's last stderr bytes may still be unread on the other
+                    // socket (CI once split an `eprintln!` in two here); its unfinished stderr
+                    // line ends with its cell, or when the thread is forgotten.
                     let writer = Writer { pid: runtime, tid };
                     let Some(t) = st.threads.get_mut(&writer) else { continue };
                     t.ended = Some(Instant::now());
                     let cell = t.cell;
-                    for (stream, text) in st.lines.flush(writer) {
+                    if let Some(text) = st.lines.flush_stream(writer, stream) {
                         self.emit(st, cell, writer, stream, text + "\n");
                     }
                 }
@@ -108,9 +112,10 @@ pub(super) fn cells_with_live_threads(st: &State, runtime: i32) -> impl Iterator
     st.threads.iter().filter(move |(w, t)| w.pid == runtime && t.ended.is_none()).map(|(_, t)| t.cell)
 }
 
-/// Forgets threads of an earlier runtime and those that returned a while ago.
-pub(super) fn forget_old_threads(st: &mut State, runtime: i32) {
-    st.threads.retain(|w, t| w.pid == runtime && t.ended.is_none_or(|at| at.elapsed() < ENDED_KEPT));
+/// Threads of an earlier runtime and those that returned a while ago: to be forgotten.
+pub(super) fn old_threads(st: &State, runtime: i32) -> Vec<Writer> {
+    let old = |w: &Writer, t: &Thread| w.pid != runtime || t.ended.is_some_and(|at| at.elapsed() >= ENDED_KEPT);
+    st.threads.iter().filter(|(w, t)| old(w, t)).map(|(w, _)| *w).collect()
 }
 
 /// `cell` if the kernel still knows it, else the current cell (0 means unknown).
