@@ -46,6 +46,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::sys::proc_state::state;
 use crate::sys::wait;
 
 /// The cargo manifest of the program crate. rsmpi's version is pinned here (and only here).
@@ -312,12 +313,6 @@ fn kill_all(mpiexec: u32, ranks: &[u32]) {
     while ranks.iter().any(|p| alive(&p)) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// The state letter of `pid` from `/proc/<pid>/stat` (`None` once it is gone).
-fn state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 /// Every process below `pid` (from `/proc/<pid>/task/*/children`).

@@ -34,10 +34,7 @@ pub(super) fn getpid() -> i32 {
 
 /// True while process `pid` exists and has not finished (a zombie has finished).
 pub(super) fn running(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next()).is_some_and(|s| s != 'Z' && s != 'X'),
-        Err(_) => false,
-    }
+    crate::sys::proc_state::running(pid as u32)
 }
 
 impl Endpoint {

@@ -6,4 +6,5 @@ pub mod shm;
 pub mod wait;
 pub mod ring;
 pub mod report;
+pub(crate) mod proc_state;
 pub mod thread_label;

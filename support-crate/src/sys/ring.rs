@@ -129,13 +129,7 @@ fn holder_dead(pid: u32) -> bool {
         return true;
     }
     // A killed process stays a zombie until its parent reaps it; kill(pid, 0) still succeeds.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state == 'Z' || state == 'X'),
-        Err(_) => true,
-    }
+    !super::proc_state::running(pid)
 }
 
 /// Decrements a waiter counter when dropped (also when a stop-button panic unwinds).
