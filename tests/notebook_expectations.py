@@ -253,6 +253,42 @@ def nothing_after(marker: str, prefix: str):
     return check
 
 
+def csp_poison_travels_down(text: str, cell) -> None:
+    """29 CSP producer -> three squarers -> collector: every squarer stops after the producer's
+    closing line (its loop ends only once the producer's Sender is gone) and before the
+    collector's line (whose loop ends only once every squarer's Sender is gone); the squarers'
+    counts add up to 30 and are the collector's per-squarer counts."""
+    lines = _lines(text)
+    closing = lines.index("producer: sent 1..=30, closing")
+    stops = [(i, int(m.group(1)), int(m.group(2))) for i, line in enumerate(lines)
+             if (m := re.fullmatch(r"squarer ([123]): input closed after (\d+) numbers, stopping", line))]
+    collector = [(i, m.group(1)) for i, line in enumerate(lines)
+                 if (m := re.fullmatch(r"collector: every squarer has stopped; numbers per squarer \[(\d+, \d+, \d+)\]", line))]
+    assert len(collector) == 1 and sorted(sid for _, sid, _ in stops) == [1, 2, 3], text
+    assert all(closing < i < collector[0][0] for i, _, _ in stops), f"a squarer stopped out of order:\n{text}"
+    per = [int(x) for x in collector[0][1].split(", ")]
+    assert sum(per) == 30 and all(per[sid - 1] == done for _, sid, done in stops), text
+
+
+def csp_poison_travels_up(text: str, cell) -> None:
+    """29 CSP select!: the listener got 8 messages, each talker's in its own order (numbers 1, 2, ...;
+    the sentence's words in turn); each talker stopped after the listener's last line, and its
+    count of sent messages is what the listener got from it (a bounded(0) send completes only
+    when the message is taken)."""
+    lines = _lines(text)
+    numbers = [int(m.group(1)) for line in lines if (m := re.fullmatch(r"listener: number (\d+)", line))]
+    words = [m.group(1) for line in lines if (m := re.fullmatch(r"listener: word (\w+)", line))]
+    assert len(numbers) + len(words) == 8, text
+    assert numbers == list(range(1, len(numbers) + 1)), text
+    sentence = "the quick brown fox".split()
+    assert words == [sentence[i % 4] for i in range(len(words))], text
+    enough = lines.index("listener: 8 messages are enough, returning")
+    counter = [i for i, line in enumerate(lines) if line == f"counter: the listener is gone after {len(numbers)} numbers, stopping"]
+    talker = [i for i, line in enumerate(lines) if line == f"talker: the listener is gone after {len(words)} words, stopping"]
+    assert len(counter) == 1 and len(talker) == 1, text
+    assert enough < counter[0] and enough < talker[0], text
+
+
 CHECKS = {
     "05-ExecutionOrderAndResources.ipynb": {"nb05-07": ten_whole_lines_any_order},
     "07-Communication.ipynb": {"nb07-04": send_name_once},
@@ -272,7 +308,11 @@ CHECKS = {
     },
     "21-SubprocessExecFork.ipynb": {"nb21-14": exec_keeps_the_pid, "nb21-25": fork_returns_twice},
     "18-PipesAndProcessQueues.ipynb": {"nb18-21": nine_jobs_each_squared_once},
-    "29-DistributedTasks.ipynb": {"nb29-15": lost_worker_seen_and_tasks_redone},
+    "29-DistributedTasks.ipynb": {
+        "nb29-15": lost_worker_seen_and_tasks_redone,
+        "nb29-30": csp_poison_travels_down,
+        "nb29-32": csp_poison_travels_up,
+    },
     "28-MessagePassingMPI.ipynb": {
         **{f"nb28-{n:02d}": mpi_rank_lines_exactly for n in (6, 9, 17, 19, 21, 23, 26, 28, 30)},
         "nb28-15": mpi_deadlock_ended,
