@@ -1,5 +1,6 @@
-"""Lessons leave nothing behind: no stray processes, shared-memory objects or FIFOs after any
-cell, after a restart and after a shutdown (issue 11, "Kernel").
+"""Lessons leave nothing behind: no stray processes, shared-memory objects, FIFOs, Unix socket
+files or POSIX message queues after any cell, after a restart and after a shutdown (issue 11,
+"Kernel"; sockets and message queues: issue 13).
 
 Each lesson of ``LESSONS`` runs cell by cell in a real kernel (started by ``jupyter_client``).
 After every cell, after ``restart_kernel`` and after ``shutdown_kernel`` the test counts:
@@ -15,6 +16,15 @@ After every cell, after ``restart_kernel`` and after ``shutdown_kernel`` the tes
 - **FIFOs** in the temporary folder: the kernel gets a private ``TMPDIR``, so everything a lesson
   makes in ``std::env::temp_dir()`` is there; FIFOs anywhere below it count, and new FIFOs in
   ``/tmp`` too (for a lesson that hard-codes the path).
+- **Unix socket files**, counted like FIFOs: below the private ``TMPDIR`` (where lesson 27's
+  ``lesson_path`` puts them) and new ones in ``/tmp``. A socket bound to an abstract name (the
+  manager's, lesson 20) has no file and ends with its processes, which are counted.
+- **POSIX message queues**: entries of the ``mqueue`` file system that were not there when the
+  kernel started, counted like ``/dev/shm`` (a queue that another program's process holds open
+  is not counted). The system lists its queues only in a mounted ``mqueue`` file system: the
+  test uses ``/dev/mqueue`` where it is mounted, else mounts one of its own for the session
+  (root only; where neither works the queues are not counted and the self-test says so by
+  skipping).
 
 ``test_the_leak_counter_sees_each_kind_of_leak`` is the counter's self-test: deliberately leaking
 cells must be reported, each kind by its name, so a lesson test that passes means something.
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,6 +54,7 @@ from test_notebooks import EXPECTED_NOTEBOOKS
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 SHM = Path("/dev/shm")
+DEV_MQUEUE = Path("/dev/mqueue")
 CELL_TIMEOUT = 300
 
 # The lessons from 15 on (processes, shared memory, servers, pools, MPI, async): each starts
@@ -104,14 +116,15 @@ def _open_elsewhere(paths: set[Path], ours: set[int]) -> set[Path]:
     return found
 
 
-def _fifos(folder: Path, recursive: bool = True) -> set[Path]:
-    """The FIFOs in ``folder`` (and below it when ``recursive``)."""
+def _special_files(folder: Path, kind, recursive: bool = True) -> set[Path]:
+    """The files in ``folder`` (and below it when ``recursive``) whose mode satisfies ``kind``
+    (``stat.S_ISFIFO``, ``stat.S_ISSOCK``)."""
     out: set[Path] = set()
     for root, dirs, files in os.walk(folder):
         for name in dirs + files:
             path = Path(root) / name
             try:
-                if stat.S_ISFIFO(path.lstat().st_mode):
+                if kind(path.lstat().st_mode):
                     out.add(path)
             except OSError:
                 pass
@@ -120,27 +133,82 @@ def _fifos(folder: Path, recursive: bool = True) -> set[Path]:
     return out
 
 
+def _fifos(folder: Path, recursive: bool = True) -> set[Path]:
+    """The FIFOs in ``folder`` (and below it when ``recursive``)."""
+    return _special_files(folder, stat.S_ISFIFO, recursive)
+
+
+def _sockets(folder: Path, recursive: bool = True) -> set[Path]:
+    """The Unix socket files in ``folder`` (and below it when ``recursive``)."""
+    return _special_files(folder, stat.S_ISSOCK, recursive)
+
+
+def _mqueue_mounts() -> list[Path]:
+    """Where an ``mqueue`` file system is mounted (from /proc/mounts)."""
+    found = []
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == "mqueue":
+            found.append(Path(fields[1].replace("\\040", " ")))
+    return found
+
+
+def _mqueue_open_elsewhere(names: set[str], ours: set[int]) -> set[str]:
+    """Those of the queue ``names`` that a process outside ``ours`` has open (a message-queue
+    descriptor's /proc link reads ``/<name>``; it is never mapped)."""
+    found: set[str] = set()
+    wanted = {f"/{n}": n for n in names}
+    for pid in _pids():
+        if pid in ours:
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target in wanted:
+                found.add(wanted[target])
+    return found
+
+
 @dataclass
 class Leaks:
     processes: list[str] = field(default_factory=list)
     shm: list[str] = field(default_factory=list)
     fifos: list[str] = field(default_factory=list)
+    sockets: list[str] = field(default_factory=list)
+    mqueues: list[str] = field(default_factory=list)
+
+    def files(self) -> bool:
+        """Something other than processes is left."""
+        return bool(self.shm or self.fifos or self.sockets or self.mqueues)
 
     def __bool__(self) -> bool:
-        return bool(self.processes or self.shm or self.fifos)
+        return bool(self.processes) or self.files()
 
     def __str__(self) -> str:
-        return f"stray processes {self.processes}, /dev/shm objects {self.shm}, FIFOs {self.fifos}"
+        return (f"stray processes {self.processes}, /dev/shm objects {self.shm}, FIFOs {self.fifos}, "
+                f"Unix socket files {self.sockets}, message queues {self.mqueues}")
 
 
 class LeakCounter:
     """Counts what a kernel started with :meth:`env` left behind (see the module docstring)."""
 
-    def __init__(self, tmpdir: Path):
+    def __init__(self, tmpdir: Path, mqueue: Path | None):
         self.token = f"RC_LEAK_TOKEN={uuid.uuid4().hex}".encode()
         self.tmpdir = tmpdir
+        self.mqueue = mqueue  # a mounted mqueue file system, or None: queues not counted
         self.shm_before = set(SHM.iterdir())
         self.tmp_fifos_before = _fifos(Path("/tmp"), recursive=False)
+        self.tmp_sockets_before = _sockets(Path("/tmp"), recursive=False)
+        self.mqueues_before = self._mqueues()
+
+    def _mqueues(self) -> set[str]:
+        return {p.name for p in self.mqueue.iterdir()} if self.mqueue is not None else set()
 
     def env(self) -> dict:
         key, value = self.token.decode().split("=", 1)
@@ -168,6 +236,11 @@ class LeakCounter:
         leaks.shm = sorted(p.name for p in new_shm if p.exists())
         fifos = _fifos(self.tmpdir) | (_fifos(Path("/tmp"), recursive=False) - self.tmp_fifos_before)
         leaks.fifos = sorted(str(p) for p in fifos)
+        sockets = _sockets(self.tmpdir) | (_sockets(Path("/tmp"), recursive=False) - self.tmp_sockets_before)
+        leaks.sockets = sorted(str(p) for p in sockets)
+        new_mq = self._mqueues() - self.mqueues_before
+        new_mq -= _mqueue_open_elsewhere(new_mq, ours) if new_mq else set()
+        leaks.mqueues = sorted(f"/{n}" for n in new_mq if (self.mqueue / n).exists())
         return leaks
 
     def settled(self, kernel_pid: int | None, timeout: float = 10.0) -> Leaks:
@@ -243,7 +316,7 @@ def run_and_count(session: Session, cells, name: str) -> list[str]:
         session.run(source, may_fail=may_fail, where=f"{name} {cell_id}")
         in_span = (in_span or cell_id == first) and cell_id != last
         leaks = session.leaks_now()
-        if in_span and not leaks.shm and not leaks.fifos and len(leaks.processes) <= allowed:
+        if in_span and not leaks.files() and len(leaks.processes) <= allowed:
             continue
         if leaks:
             found.append(f"after cell {cell_id}: {leaks}")
@@ -254,11 +327,32 @@ def run_and_count(session: Session, cells, name: str) -> list[str]:
     return found
 
 
+@pytest.fixture(scope="session")
+def mqueue_view(tmp_path_factory):
+    """A mounted mqueue file system: /dev/mqueue if mounted, else one mounted here for the
+    session (needs root); None where neither works."""
+    mounts = _mqueue_mounts()
+    if DEV_MQUEUE in mounts:
+        yield DEV_MQUEUE
+        return
+    if mounts:
+        yield mounts[0]
+        return
+    target = tmp_path_factory.mktemp("mqueue")
+    try:
+        mounted = subprocess.run(["mount", "-t", "mqueue", "none", str(target)], capture_output=True).returncode == 0
+    except OSError:
+        mounted = False
+    yield target if mounted else None
+    if mounted:
+        subprocess.run(["umount", str(target)], check=False)
+
+
 @pytest.fixture
-def counter(tmp_path, kernel_spec_dir):
+def counter(tmp_path, kernel_spec_dir, mqueue_view):
     tmpdir = tmp_path / "kernel-tmp"
     tmpdir.mkdir()
-    return LeakCounter(tmpdir)
+    return LeakCounter(tmpdir, mqueue_view)
 
 
 @pytest.mark.parametrize("name", LESSONS)
@@ -279,30 +373,52 @@ def test_the_leak_counter_sees_each_kind_of_leak(counter, monkeypatch):
     monkeypatch.setenv("MULTIPROC_TIME_SCALE", "0.01")
     shm_name = f"rc_leak_selftest_{uuid.uuid4().hex[:8]}"
     fifo = counter.tmpdir / "selftest.fifo"
+    sock = counter.tmpdir / "selftest.sock"
+    mq_name = f"rc_leak_selftest_mq_{uuid.uuid4().hex[:8]}"
     leaking = [
         ("clean", 'let mut p = Process::new(|| println!("joined")); p.start(); p.join();', False),
         ("daemon", "let mut d = Process::new(|| loop { sleep(1.0) }).daemon(true); d.start();", False),
         ("shm", f'SharedMemory::create("{shm_name}", 8).unwrap().close(); // closed, never unlinked', False),
         ("fifo", 'nix::unistd::mkfifo(&std::env::temp_dir().join("selftest.fifo"), '
                  'nix::sys::stat::Mode::S_IRWXU).unwrap();', False),
+        ("socket", 'drop(std::os::unix::net::UnixListener::bind(std::env::temp_dir().join("selftest.sock"))'
+                   '.unwrap()); // closed; the file stays', False),
+        ("mqueue", f'nix::mqueue::mq_close(nix::mqueue::mq_open("/{mq_name}", nix::mqueue::MQ_OFlag::O_CREAT '
+                   '| nix::mqueue::MQ_OFlag::O_RDWR, nix::sys::stat::Mode::S_IRWXU, '
+                   'Some(&nix::mqueue::MqAttr::new(0, 4, 16, 0))).unwrap()).unwrap(); '
+                   '// closed, never unlinked', False),
     ]
     session = Session(counter)
     try:
         found = run_and_count(session, leaking, "self-test")
     finally:
         after_shutdown = session.shutdown()
-        left_shm, left_fifo = (SHM / shm_name).exists(), fifo.exists()
+        left_shm, left_fifo, left_sock = (SHM / shm_name).exists(), fifo.exists(), sock.exists()
         (SHM / shm_name).unlink(missing_ok=True)
         fifo.unlink(missing_ok=True)
+        sock.unlink(missing_ok=True)
+        mq_file = counter.mqueue / mq_name if counter.mqueue is not None else None
+        left_mq = mq_file is not None and mq_file.exists()
+        if mq_file is not None:
+            mq_file.unlink(missing_ok=True)  # unlinking the file removes the queue
     text = "\n".join(found)
     assert not any(line.startswith("after cell clean") for line in found), text
     assert any(line.startswith("after cell daemon: stray processes ['") for line in found), text
     assert any(line.startswith("after cell shm:") and shm_name in line for line in found), text
     assert any(line.startswith("after cell fifo:") and "selftest.fifo" in line for line in found), text
+    assert any(line.startswith("after cell socket:") and "Unix socket files ['" in line
+               and "selftest.sock" in line for line in found), text
     # The restart ends the daemon; the kernel cannot know the name and the FIFO are garbage.
     restart = next((line for line in found if line.startswith("after the restart")), "")
     assert "stray processes []" in restart and shm_name in restart and "selftest.fifo" in restart, text
-    assert left_shm and left_fifo
+    assert "selftest.sock" in restart, text
+    assert left_shm and left_fifo and left_sock
     assert after_shutdown.processes == [], after_shutdown
     # And what the test removed itself is no longer counted.
     assert not counter.count(None), counter.count(None)
+    if counter.mqueue is None:
+        pytest.skip("no mqueue file system is mounted and none could be mounted (not root?): "
+                    "message queues were not counted")
+    assert any(line.startswith("after cell mqueue:") and f"message queues ['/{mq_name}']" in line
+               for line in found), text
+    assert mq_name in restart and left_mq, text
