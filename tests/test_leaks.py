@@ -175,6 +175,16 @@ def _mqueue_open_elsewhere(names: set[str], ours: set[int]) -> set[str]:
     return found
 
 
+def _mq_unlink(name: str) -> None:
+    """Removes the message queue ``/name`` if it exists (libc's ``mq_unlink``, through ctypes:
+    Python's standard library has no binding)."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("rt") or ctypes.util.find_library("c"), use_errno=True)
+    libc.mq_unlink(f"/{name}".encode())
+
+
 @dataclass
 class Leaks:
     processes: list[str] = field(default_factory=list)
@@ -397,10 +407,8 @@ def test_the_leak_counter_sees_each_kind_of_leak(counter, monkeypatch):
         (SHM / shm_name).unlink(missing_ok=True)
         fifo.unlink(missing_ok=True)
         sock.unlink(missing_ok=True)
-        mq_file = counter.mqueue / mq_name if counter.mqueue is not None else None
-        left_mq = mq_file is not None and mq_file.exists()
-        if mq_file is not None:
-            mq_file.unlink(missing_ok=True)  # unlinking the file removes the queue
+        left_mq = counter.mqueue is not None and (counter.mqueue / mq_name).exists()
+        _mq_unlink(mq_name)  # also where no mqueue file system shows the queue
     text = "\n".join(found)
     assert not any(line.startswith("after cell clean") for line in found), text
     assert any(line.startswith("after cell daemon: stray processes ['") for line in found), text
