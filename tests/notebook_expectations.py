@@ -261,7 +261,7 @@ def csp_poison_travels_down(text: str, cell) -> None:
     lines = _lines(text)
     closing = lines.index("producer: sent 1..=30, closing")
     stops = [(i, int(m.group(1)), int(m.group(2))) for i, line in enumerate(lines)
-             if (m := re.fullmatch(r"squarer ([123]): input closed after (\d+) numbers, stopping", line))]
+             if (m := re.fullmatch(r"squarer ([123]): input closed, stopping \(numbers squared: (\d+)\)", line))]
     collector = [(i, m.group(1)) for i, line in enumerate(lines)
                  if (m := re.fullmatch(r"collector: every squarer has stopped; numbers per squarer \[(\d+, \d+, \d+)\]", line))]
     assert len(collector) == 1 and sorted(sid for _, sid, _ in stops) == [1, 2, 3], text
@@ -283,8 +283,8 @@ def csp_poison_travels_up(text: str, cell) -> None:
     sentence = "the quick brown fox".split()
     assert words == [sentence[i % 4] for i in range(len(words))], text
     enough = lines.index("listener: 8 messages are enough, returning")
-    counter = [i for i, line in enumerate(lines) if line == f"counter: the listener is gone after {len(numbers)} numbers, stopping"]
-    talker = [i for i, line in enumerate(lines) if line == f"talker: the listener is gone after {len(words)} words, stopping"]
+    counter = [i for i, line in enumerate(lines) if line == f"counter: the listener is gone, stopping (numbers taken: {len(numbers)})"]
+    talker = [i for i, line in enumerate(lines) if line == f"talker: the listener is gone, stopping (words taken: {len(words)})"]
     assert len(counter) == 1 and len(talker) == 1, text
     assert enough < counter[0] and enough < talker[0], text
 
