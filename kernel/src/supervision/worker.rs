@@ -90,7 +90,8 @@ impl Worker {
             Some(Channel::Raw) => {
                 let cell = self.cell_of(st, dg.pid);
                 let text = String::from_utf8_lossy(&dg.data).into_owned();
-                self.emit(st, cell, Writer::process(dg.pid), Stream::Out, text);
+                // Word by word, not lines: never labelled.
+                self.emit_unlabelled(st, cell, Writer::process(dg.pid), Stream::Out, text);
             }
             Some(Channel::Ctl) | Some(Channel::Reply) => match serde_json::from_slice::<ToKernel>(&dg.data) {
                 Ok(msg) => self.control(st, dg.pid, &dg.sender, msg),

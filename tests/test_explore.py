@@ -1,0 +1,141 @@
+"""The explorer of runs and labelled output, in the real kernel (issue 14).
+
+``:labels on`` starts every output line with the writer's name (processes made by the support
+crate, the notebook's own process, its threads); ``explore`` runs a closure in fresh processes
+and shows one display with the histogram, the runs' own output staying out of the cell. The
+order of lines across processes is never asserted: only what each line says about its writer.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import time
+
+from conftest import descendants, run_cell
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def ok(res):
+    assert res.status == "ok", (res.errors, res.stderr)
+    return res
+
+
+def plain(text: str) -> list[str]:
+    return ANSI.sub("", text).splitlines()
+
+
+PRINTERS = r"""
+let mut ps: Vec<Process> = ["alpha", "beta"].iter().map(|n| {
+    let mut p = Process::new(move || { println!("hello from {n}"); eprintln!("oops from {n}"); }).name(*n);
+    p.start();
+    p
+}).collect();
+for p in &ps { p.join(); }
+std::thread::Builder::new().name("helper".into()).spawn(|| println!("from a thread")).unwrap().join().unwrap();
+println!("main done");
+"""
+
+
+def test_labels_name_every_writer_until_turned_off(kernel):
+    _, kc = kernel
+    res = ok(run_cell(kc, ":labels on", timeout=300))
+    assert res.outputs == []
+    res = ok(run_cell(kc, PRINTERS, timeout=300))
+    out = plain(res.stdout)
+    assert sorted(out) == sorted([
+        "[alpha] hello from alpha",
+        "[beta] hello from beta",
+        "[thread 'helper'] from a thread",
+        "[MainProcess] main done",
+    ]), res.stdout
+    assert sorted(plain(res.stderr)) == ["[alpha] oops from alpha", "[beta] oops from beta"], res.stderr
+    # Coloured: each label is wrapped in an ANSI colour code.
+    assert "\x1b[" in res.stdout
+    # The switch and code in one cell; then off again.
+    res = ok(run_cell(kc, ":labels off\nprintln!(\"plain again\");"))
+    assert res.stdout == "plain again\n"
+    res = ok(run_cell(kc, PRINTERS))
+    assert sorted(res.stdout.splitlines()) == sorted(["hello from alpha", "hello from beta", "from a thread", "main done"])
+
+
+def test_labels_with_a_wrong_word_says_what_it_takes(kernel):
+    _, kc = kernel
+    res = run_cell(kc, ":labels loud")
+    assert res.status == "error"
+    assert res.errors[0]["ename"] == "CommandError"
+    assert "`:labels` takes `on` or `off`" in res.errors[0]["evalue"]
+
+
+def test_explore_shows_one_histogram_and_keeps_runs_output_out_of_the_cell(kernel):
+    _, kc = kernel
+    code = r"""
+let outcomes = explore(6, || {
+    let mut p = Process::new(|| println!("child says hi"));
+    p.start();
+    p.join();
+    println!("{}", p.get_name());
+    current_process().name().to_string()
+});
+println!("{} runs, {} outcome(s)", outcomes.runs(), outcomes.distinct());
+outcomes
+"""
+    res = ok(run_cell(kc, code, timeout=300))
+    assert res.stdout == "6 runs, 1 outcome(s)\n", res.stdout
+    shown = [d for d in res.displays if d["msg_type"] == "display_data"]
+    assert len(shown) == 1
+    data = shown[0]["content"]["data"]
+    assert "<table" in data["text/html"] and "6 (100%)" in data["text/html"]
+    text = data["text/plain"]
+    assert text.startswith("explore: 6 runs, 1 different outcome"), text
+    # Every run named its processes as the notebook would: the same outcome six times.
+    assert re.search(r"^      child says hi\n      Process-\d+\n      MainProcess$", text, re.M), text
+    # The final value `outcomes` adds nothing (it was shown already).
+    assert res.results == []
+
+
+def test_stop_button_ends_an_exploration_and_leaves_no_run_behind(fresh_kernel):
+    km, kc = fresh_kernel
+    ok(run_cell(kc, "let kept = 5;", timeout=300))
+    kpid = km.provisioner.process.pid
+    before = set(descendants(kpid))
+    code = r"""
+println!("exploring now");
+Explore::runs(3).timeout(600.0).run(|| {
+    let mut p = Process::new(|| multiproc::lesson::sleep(1000.0));
+    p.start();
+    p.join();
+});
+"""
+    msg_id = kc.execute(code)
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline, "the cell never started exploring"
+        try:
+            m = kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream" and "exploring now" in m["content"]["text"]:
+            break
+    # Wait until a run and its child exist (the run's process group is two processes).
+    while len(set(descendants(kpid)) - before) < 2:
+        assert time.monotonic() < deadline, "no run started"
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=30)["content"]
+    assert reply["status"] == "error" and reply["ename"] == "Interrupted", reply
+    assert time.monotonic() - t0 < 5
+    res = ok(run_cell(kc, "kept + 1"))
+    assert res.results[0]["data"]["text/plain"] == "6"
+    left = set(descendants(kpid)) - before
+    states = {}
+    for p in left:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                s = f.read()
+            states[p] = s[s.rfind(")") + 2]
+        except OSError:
+            pass
+    assert all(v == "Z" for v in states.values()), f"still running: {states}"
