@@ -552,7 +552,7 @@ impl Outcomes {
 
     fn headline(&self) -> String {
         let mut h = format!(
-            "{} run{}, {} different outcome{} ({:.1} s)",
+            "{} run{}, {} different outcome{} ({:.2} s)",
             self.runs,
             if self.runs == 1 { "" } else { "s" },
             self.distinct(),
