@@ -139,3 +139,28 @@ Explore::runs(3).timeout(600.0).run(|| {
         except OSError:
             pass
     assert all(v == "Z" for v in states.values()), f"still running: {states}"
+
+
+def test_a_seed_perturbs_a_lock_made_in_an_earlier_cell_and_replays(kernel):
+    """Every cell has its own copy of the support crate; the noise must reach the copy whose code
+    runs in the exploration, and give each run the decisions of its seed."""
+    _, kc = kernel
+    ok(run_cell(kc, "let early = Lock::new();"))
+    code = r"""
+use multiproc::sys::perturb;
+let traces = Explore::runs(3).seed(99).quiet().run(|| {
+    for _ in 0..64 { early.acquire(); early.release(); }
+    (perturb::is_on(), perturb::trace())
+});
+let mut right = 0;
+for o in traces.outcomes() {
+    for &run in o.run_numbers() {
+        let seed = perturb::run_seed(99, (run - 1) as u64);
+        let bits = (0..64u64).fold(0u64, |t, k| (t << 1) | u64::from(perturb::decision(seed, k) != perturb::Pause::None));
+        if o.text() == format!("(true, {bits})") { right += 1; }
+    }
+}
+println!("{right} of {} runs made their seed's decisions; noise here: {}", traces.runs(), perturb::is_on());
+"""
+    res = ok(run_cell(kc, code))
+    assert res.stdout == "3 of 3 runs made their seed's decisions; noise here: false\n", res.stdout
