@@ -60,6 +60,21 @@ def test_labels_name_every_writer_until_turned_off(kernel):
     assert sorted(res.stdout.splitlines()) == sorted(["hello from alpha", "hello from beta", "from a thread", "main done"])
 
 
+def test_a_child_printing_at_once_is_labelled_with_its_name(kernel):
+    """A child prints right after the fork, often before its parent's `Started` reached the
+    kernel: its own `Hello`, sent first, names it."""
+    _, kc = kernel
+    code = r"""
+:labels on
+let kids: Vec<Process> = (0..20).map(|i| { let mut p = Process::new(move || println!("{i}")).name(format!("kid {i}")); p.start(); p }).collect();
+for k in &kids { k.join(); }
+"""
+    for _ in range(3):
+        res = ok(run_cell(kc, code, timeout=300))
+        assert sorted(plain(res.stdout)) == sorted(f"[kid {i}] {i}" for i in range(20)), res.stdout
+    ok(run_cell(kc, ":labels off"))
+
+
 def test_labels_with_a_wrong_word_says_what_it_takes(kernel):
     _, kc = kernel
     res = run_cell(kc, ":labels loud")

@@ -721,6 +721,10 @@ fn run_child(target: Target, name: &str, parent_pid: i32) -> ! {
     // SAFETY: restoring the default action of SIGINT (the kernel's runtime ignores it).
     unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     stdin_from_dev_null();
+    if let Some(link) = kernel_link::link() {
+        // Before anything the child prints (see `ToKernel::Hello`).
+        let _ = link.send(&ToKernel::Hello { name: name.to_string() });
+    }
 
     let mut code = 0;
     if panic::catch_unwind(AssertUnwindSafe(target)).is_err() {

@@ -12,6 +12,8 @@
 
 use std::sync::atomic::Ordering;
 
+use multiproc::kernel_link::{Channel, ToKernel};
+
 use super::lines::Writer;
 use super::{Shared, State, Worker};
 
@@ -87,7 +89,32 @@ pub fn labelled(name: &str, text: &str) -> String {
 
 impl Worker {
     /// The name a line of `writer` is labelled with.
-    pub(super) fn label_name(&self, st: &State, writer: Writer) -> String {
+    ///
+    /// A child's first line can reach the kernel before its parent's `Started`: the child runs
+    /// as soon as it is forked. The child's own `Hello` was sent before it printed anything, so
+    /// it is already processed, or waiting in the socket or in the receiver's read-ahead: the
+    /// receiver reads ahead (keeping its order) and the name is taken from there.
+    pub(super) fn label_name(&mut self, st: &mut State, writer: Writer) -> String {
+        let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
+        if writer.pid != runtime && !st.procs.contains_key(&writer.pid) && !st.names.contains_key(&writer.pid) {
+            if let Some(name) = self.name_in_flight(writer.pid) {
+                st.names.insert(writer.pid, name);
+            }
+        }
+        self.known_label_name(st, writer)
+    }
+
+    /// The name `pid` sent in a `Hello` (or its parent in a `Started`) not yet handled.
+    fn name_in_flight(&mut self, pid: i32) -> Option<String> {
+        let queued = self.receiver.read_ahead().ok()?;
+        queued.iter().filter(|d| d.channel == Some(Channel::Ctl)).find_map(|d| match serde_json::from_slice::<ToKernel>(&d.data) {
+            Ok(ToKernel::Hello { name }) if d.pid == pid => Some(name),
+            Ok(ToKernel::Started { pid: child, name, .. }) if child == pid => Some(name),
+            _ => None,
+        })
+    }
+
+    fn known_label_name(&self, st: &State, writer: Writer) -> String {
         let runtime = self.shared.runtime_pid.load(Ordering::SeqCst);
         if writer.pid == runtime {
             if writer.is_main_thread() {
@@ -98,9 +125,10 @@ impl Worker {
                 None => format!("thread with OS id {}", writer.tid),
             };
         }
-        match st.procs.get(&writer.pid) {
-            Some(p) => p.name.clone(),
-            None => format!("pid {}", writer.pid),
+        match (st.procs.get(&writer.pid), st.names.get(&writer.pid)) {
+            (Some(p), _) => p.name.clone(),
+            (None, Some(name)) => name.clone(),
+            (None, None) => format!("pid {}", writer.pid),
         }
     }
 }

@@ -132,6 +132,8 @@ pub struct State {
     runtime_streams: threads::RuntimeStreams,
     /// `:labels on`: every line starts with its writer's name (`labels.rs`).
     labels: bool,
+    /// Names from `Hello` of processes whose `Started` has not come yet (`labels.rs`).
+    names: HashMap<i32, String>,
 }
 
 /// Messages from the supervisor to the evaluator.
