@@ -10,8 +10,8 @@
 //!
 //! When it is off, [`point`] costs one relaxed load and a branch (measured in BENCHMARKS.md).
 //!
-//! In the notebook kernel every cell carries its own copy of this crate (see
-//! [`one_copy`](super::one_copy)): [`enable`] switches every loaded copy on, and the sequence
+//! In the notebook kernel every cell carries its own copy of this crate (see `sys/one_copy.rs`):
+//! turning the noise on switches every loaded copy on, and the sequence
 //! itself lives in the first loaded copy, so all of a process's points draw from one sequence.
 //! Each process started while the noise is on draws a sequence of its own, derived from the
 //! seed and its name, so a child's decisions do not depend on how far its parent had got.
