@@ -179,3 +179,42 @@ println!("{right} of {} runs made their seed's decisions; noise here: {}", trace
 """
     res = ok(run_cell(kc, code))
     assert res.stdout == "3 of 3 runs made their seed's decisions; noise here: false\n", res.stdout
+
+
+def test_histogram_renders_in_chromium_from_nbconvert_html(kernel, browser, tmp_path):
+    """The histogram as a saved notebook shows it: nbconvert's HTML of the cell, opened in
+    Chromium with every network request refused, has one row per outcome and bars in the ratio
+    of the counts. The runs count in shared memory made before `explore` (it keeps counting
+    across runs, as the docs warn), which makes the outcomes known in advance."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbformat.v4 import new_code_cell, new_notebook, output_from_msg
+
+    _, kc = kernel
+    code = r"""
+let runs_so_far = Value::new(0u32);
+Explore::runs(5).timeout(0.5).run(|| {
+    let n = runs_so_far.with_lock(|n| { *n += 1; *n });
+    if n == 5 { multiproc::lesson::sleep(1000.0); }
+    if n % 2 == 0 { "even" } else { "odd" }
+});
+"""
+    res = ok(run_cell(kc, code, timeout=300))
+    shown = [m for m in res.displays if m["msg_type"] == "display_data"]
+    assert len(shown) == 1
+    cell = new_code_cell(code, outputs=[output_from_msg(shown[0])])
+    nb = new_notebook(cells=[cell], metadata={"kernelspec": {"name": "rust-concurrency", "display_name": "Rust", "language": "rust"}})
+    html, _ = HTMLExporter().from_notebook_node(nbformat.from_dict(nb))
+    page_file = tmp_path / "explore.html"
+    page_file.write_text(html)
+    page = browser.new_page()
+    refused = []  # what nbconvert's template asks of the network (a CDN's script): refused, not needed
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else (refused.append(route.request.url), route.abort()))
+    page.goto(page_file.as_uri())
+    rows = page.evaluate("""() => [...document.querySelectorAll('.multiproc-explore tr')].slice(1).map(tr => ({
+        count: tr.cells[0].innerText, bar: tr.cells[1].firstElementChild.getBoundingClientRect().width,
+        text: tr.cells[2].innerText.trim() }))""")
+    page.close()
+    assert [r["text"] for r in rows] == ["odd", "even", "timed out (after 0.5 s)"], rows
+    assert [r["count"] for r in rows] == ["2 (40%)", "2 (40%)", "1 (20%)"], rows
+    assert rows[0]["bar"] > 0 and abs(rows[0]["bar"] - rows[1]["bar"]) < 1 and abs(rows[0]["bar"] - 2 * rows[2]["bar"]) < 2, rows
