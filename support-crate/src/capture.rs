@@ -33,6 +33,12 @@ pub fn is_capturing() -> bool {
     CAPTURING.load(Ordering::Relaxed)
 }
 
+/// Marks this process (a freshly forked child whose standard output is a pipe) as capturing,
+/// as [`capture_output`] does (`explore`'s runs).
+pub(crate) fn set_capturing() {
+    CAPTURING.store(true, Ordering::Relaxed);
+}
+
 /// Runs `f` in a child process and returns everything it and the processes it starts printed
 /// on standard output and standard error, once all of them have exited.
 ///

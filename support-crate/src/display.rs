@@ -104,6 +104,16 @@ pub fn display_html(html: &str) {
     show(html_bundle(html), None, false);
 }
 
+/// Shows HTML in the notebook with `text` as its plain-text form (what a plain frontend, and
+/// outside the notebook the terminal, shows instead).
+///
+/// ```
+/// multiproc::display::display_html_with_text("<b>3</b> runs", "3 runs");
+/// ```
+pub fn display_html_with_text(html: &str, text: &str) {
+    show((bundle(&[("text/html", html), ("text/plain", text)]), text.to_string()), None, false);
+}
+
 /// Shows an SVG image in the notebook (outside it, prints a one-line placeholder).
 ///
 /// ```

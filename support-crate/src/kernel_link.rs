@@ -111,6 +111,10 @@ pub enum ToKernel {
     /// Sent by the kernel's runtime after each cell's code returns; replied with
     /// [`FromKernel::Synced`] once the kernel has handled everything queued before it.
     Sync,
+    /// Sent by a child of `Process::start` as its first act, with its own name: it is queued
+    /// before any line the child prints, so the kernel can label that line (`:labels on`) even
+    /// when the parent's `Started` is still on its way.
+    Hello { name: String },
 }
 
 /// A reply from the kernel.

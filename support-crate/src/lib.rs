@@ -35,6 +35,7 @@
 //! - lesson helpers: [`lesson`] (scaled [`sleep`](lesson::sleep), [`randint`](lesson::randint),
 //!   [`input`](lesson::input), [`pyprint!`])
 //! - rich notebook output: [`display`]
+//! - running a race many times and counting its outcomes: [`explore`](mod@explore)
 //! - talking to the notebook kernel: [`kernel_link`]
 //!
 //! Linux only: it relies on `fork`, futexes, `MAP_SHARED` memory and Unix sockets.
@@ -46,6 +47,7 @@ pub mod display;
 pub mod event;
 pub mod event_loop;
 pub mod executor;
+pub mod explore;
 pub mod kernel_link;
 pub mod lesson;
 pub mod lock;
@@ -78,6 +80,7 @@ pub mod prelude {
     pub use crate::event::*;
     pub use crate::event_loop::*;
     pub use crate::executor::*;
+    pub use crate::explore::{Explore, Outcome, Outcomes, explore};
     pub use crate::lesson::*;
     pub use crate::lock::*;
     pub use crate::manager::*;

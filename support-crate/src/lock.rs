@@ -180,6 +180,7 @@ impl LockState {
     /// Blocks until acquired, `deadline` passes (`Ok(false)`), or the holder is found dead.
     #[inline]
     fn acquire(&self, deadline: Option<Instant>, what: &str) -> Result<bool, LockError> {
+        crate::sys::perturb::point();
         if self.try_acquire() { Ok(true) } else { self.acquire_slow(deadline, what) }
     }
 

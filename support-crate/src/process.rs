@@ -418,6 +418,7 @@ impl Process {
         let Some(target) = self.target.take() else {
             panic!("a process can only be started once ({} was already started)", self.name);
         };
+        crate::sys::perturb::point();
         install_panic_hook();
         // Initialise the kernel link before forking so parent and child share one, set up once.
         let link = kernel_link::link();
@@ -667,10 +668,47 @@ impl Drop for Process {
     }
 }
 
+/// How this process names itself and its next children (for `explore`, whose runs must name
+/// their processes exactly as the exploring process would, run after run).
+#[derive(Debug, Clone)]
+pub(crate) struct Naming {
+    name: String,
+    daemon: bool,
+    identity: Vec<u32>,
+    counter: u32,
+    parent: Option<ProcessInfo>,
+}
+
+/// This process's [`Naming`] now.
+pub(crate) fn naming() -> Naming {
+    let st = state();
+    Naming {
+        name: st.name.clone(),
+        daemon: st.daemon,
+        identity: st.identity.clone(),
+        counter: st.counter,
+        parent: st.parent.clone(),
+    }
+}
+
+/// Takes on `naming`: in an exploration's run (it becomes a twin of the exploring process), and
+/// in the exploring process afterwards (`counter` only, so the runs did not use up names).
+pub(crate) fn set_naming(naming: &Naming, whole: bool) {
+    let mut st = state();
+    st.counter = naming.counter;
+    if whole {
+        st.name = naming.name.clone();
+        st.daemon = naming.daemon;
+        st.identity = naming.identity.clone();
+        st.parent = naming.parent.clone();
+    }
+}
+
 /// What a child does after `fork()`. Never returns.
 fn run_child(target: Target, name: &str, parent_pid: i32) -> ! {
     CHILD_NAME.store(Box::into_raw(Box::new(name.to_string())), Ordering::Release);
     CHILD_PID.store(getpid(), Ordering::Release);
+    crate::sys::perturb::forked(name);
     // SAFETY: plain system calls with constant arguments.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
@@ -683,6 +721,10 @@ fn run_child(target: Target, name: &str, parent_pid: i32) -> ! {
     // SAFETY: restoring the default action of SIGINT (the kernel's runtime ignores it).
     unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     stdin_from_dev_null();
+    if let Some(link) = kernel_link::link() {
+        // Before anything the child prints (see `ToKernel::Hello`).
+        let _ = link.send(&ToKernel::Hello { name: name.to_string() });
+    }
 
     let mut code = 0;
     if panic::catch_unwind(AssertUnwindSafe(target)).is_err() {

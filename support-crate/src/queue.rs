@@ -266,6 +266,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     #[track_caller]
     fn put_until(&self, item: T, deadline: Option<Instant>, what: &str) -> Result<(), Full<T>> {
+        crate::sys::perturb::point();
         let result = with_encoded(&item, |bytes| {
             if bytes.len() > self.ring.max_item() {
                 panic!(
@@ -331,6 +332,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_until(&self, deadline: Option<Instant>, what: &str) -> Result<T, Empty> {
+        crate::sys::perturb::point();
         RECV_BUF.with_borrow_mut(|buf| {
             let r = match deadline {
                 Some(d) if d <= Instant::now() => self.ring.try_get(buf, what),

@@ -379,6 +379,7 @@ fn in_the_kernel_the_cap_and_the_stop_button_work() {
         .spawn()
         .unwrap();
     let mut started = Vec::new();
+    let mut hellos = Vec::new();
     serve_until_exit(&kernel, &base, &mut child, |channel, data, _| {
         if channel == Some(Channel::Ctl) {
             let msg: ToKernel = serde_json::from_slice(data).unwrap();
@@ -388,13 +389,20 @@ fn in_the_kernel_the_cap_and_the_stop_button_work() {
                 // The stop button: mark the running cell interrupted.
                 page.interrupt_cell.store(1, Ordering::SeqCst);
             }
-            started.push(msg);
+            // Each child also says its own name first (for the kernel's labels).
+            if let ToKernel::Hello { name } = msg {
+                hellos.push(name);
+            } else {
+                started.push(msg);
+            }
         }
     });
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert_eq!(started.len(), 2, "{started:?}");
+    assert_eq!(hellos.len(), 2, "{hellos:?}");
+    assert!(hellos.iter().any(|h| h == "blocked"), "{hellos:?}");
     assert!(
         stdout.contains(
             "REFUSED: Too many processes: this notebook already has 2 processes running (the limit is 2)"

@@ -309,6 +309,20 @@ impl Evaluator {
 
     /// Runs one cell; returns when its code returned and its non-daemon processes exited.
     pub fn execute(&mut self, req: CellRequest<'_>) -> CellOutcome {
+        // `:labels on|off` (supervision/labels.rs): a switch for the cells that follow; the rest
+        // of the cell, if any, runs as usual.
+        let after_labels = match supervision::labels::take_command(req.code) {
+            Some((supervision::labels::Command::Set(on), rest)) => {
+                supervision::labels::set(&self.shared, on);
+                if rest.trim().is_empty() {
+                    return CellOutcome::Ok;
+                }
+                Some(rest)
+            }
+            Some((supervision::labels::Command::Bad(message), _)) => return error("CommandError", message.clone(), vec![message]),
+            None => None,
+        };
+        let req = CellRequest { code: after_labels.as_deref().unwrap_or(req.code), ..req };
         // Before evcxr, which would fetch and compile a tokio of its own (top_level_await.rs).
         if let Some(at) = top_level_await::find(req.code) {
             let (evalue, traceback) = top_level_await::message(req.code, at);

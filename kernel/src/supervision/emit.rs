@@ -10,8 +10,19 @@ use super::{LATE_LINES_KEPT, LateView, MAX_BYTES_PER_SECOND, MAX_LINES_PER_SECON
 use crate::wire::message::Message;
 
 impl Worker {
-    /// Publishes text for `cell`, rate-limited, coalescing consecutive text of one stream.
+    /// Publishes a line (or the rest of one) for `cell`, labelled with its writer's name when
+    /// `:labels on` asked for it (`labels.rs`; late output has a label of its own).
     pub(super) fn emit(&mut self, st: &mut State, cell: u32, writer: Writer, stream: Stream, text: String) {
+        let text = if st.labels && st.cells.get(&cell).is_some_and(|c| !c.finished) {
+            super::labels::labelled(&self.label_name(st, writer), &text)
+        } else {
+            text
+        };
+        self.emit_unlabelled(st, cell, writer, stream, text);
+    }
+
+    /// Publishes text for `cell`, rate-limited, coalescing consecutive text of one stream.
+    pub(super) fn emit_unlabelled(&mut self, st: &mut State, cell: u32, writer: Writer, stream: Stream, text: String) {
         let Some(c) = st.cells.get_mut(&cell) else { return };
         if c.window_start.elapsed() >= Duration::from_secs(1) {
             let dropped = std::mem::take(&mut c.dropped);

@@ -21,6 +21,7 @@ pub mod cleanup;
 pub mod control;
 mod emit;
 pub mod frames;
+pub mod labels;
 mod lifecycle;
 pub mod lines;
 mod markers;
@@ -129,6 +130,10 @@ pub struct State {
     /// The runtime's threads heard of in its frames (`threads.rs`).
     threads: HashMap<Writer, threads::Thread>,
     runtime_streams: threads::RuntimeStreams,
+    /// `:labels on`: every line starts with its writer's name (`labels.rs`).
+    labels: bool,
+    /// Names from `Hello` of processes whose `Started` has not come yet (`labels.rs`).
+    names: HashMap<i32, String>,
 }
 
 /// Messages from the supervisor to the evaluator.

@@ -195,6 +195,29 @@ impl Receiver {
         Ok(None)
     }
 
+    /// Reads every datagram waiting on the socket into the read-ahead queue, each after the
+    /// stream bytes that were waiting when it was read (the order `recv` keeps), without
+    /// handing anything out; returns the queue to look into. For a question that must not wait
+    /// for its turn (labelled output: the name a process sent before the line now at hand).
+    pub fn read_ahead(&mut self) -> io::Result<&VecDeque<Datagram>> {
+        while let Some(dg) = self.recv_datagram()? {
+            for i in 0..2 {
+                let mut left = queued_bytes(self.streams[i].0.as_raw_fd());
+                while left > 0 {
+                    match self.recv_stream(i, left)? {
+                        Some(d) => {
+                            left = left.saturating_sub(d.data.len());
+                            self.queued.push_back(d);
+                        }
+                        None => break,
+                    }
+                }
+            }
+            self.queued.push_back(dg);
+        }
+        Ok(&self.queued)
+    }
+
     /// One read from stream `i` (at most `limit` bytes), from a single writer.
     fn recv_stream(&mut self, i: usize, limit: usize) -> io::Result<Option<Datagram>> {
         let len = limit.min(self.buf.len());

@@ -90,7 +90,8 @@ impl Worker {
             Some(Channel::Raw) => {
                 let cell = self.cell_of(st, dg.pid);
                 let text = String::from_utf8_lossy(&dg.data).into_owned();
-                self.emit(st, cell, Writer::process(dg.pid), Stream::Out, text);
+                // Word by word, not lines: never labelled.
+                self.emit_unlabelled(st, cell, Writer::process(dg.pid), Stream::Out, text);
             }
             Some(Channel::Ctl) | Some(Channel::Reply) => match serde_json::from_slice::<ToKernel>(&dg.data) {
                 Ok(msg) => self.control(st, dg.pid, &dg.sender, msg),
@@ -123,9 +124,20 @@ impl Worker {
                 let cell = self.cell_of(st, pid);
                 let pidfd = pidfd_open(child);
                 let exited = pidfd.is_none();
+                st.names.remove(&child);
                 st.procs.insert(child, Proc { cell, name, daemon, pidfd, exited });
                 if exited {
                     self.process_exited(st, child);
+                }
+            }
+            ToKernel::Hello { name } => {
+                // Only for labels (`labels.rs`); `Started` registers the process.
+                if !st.procs.contains_key(&pid) {
+                    if st.names.len() > 10_000 {
+                        // Hellos of processes whose entries are gone: forget them all.
+                        st.names.clear();
+                    }
+                    st.names.insert(pid, name);
                 }
             }
             ToKernel::Display { data, metadata, display_id, update } => {

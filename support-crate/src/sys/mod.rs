@@ -6,5 +6,6 @@ pub mod shm;
 pub mod wait;
 pub mod ring;
 pub mod report;
+pub mod perturb;
 pub(crate) mod proc_state;
 pub mod thread_label;

@@ -22,6 +22,22 @@ use std::ffi::{CStr, CString, c_int, c_void};
 /// # Safety
 /// Every object that exports `symbol` must export a `T` under it.
 pub(crate) unsafe fn first_loaded<T: Sync>(symbol: &CStr, own: &'static T) -> &'static T {
+    // SAFETY: forwarded to the caller.
+    unsafe { loaded::<T>(symbol, true) }.into_iter().next().unwrap_or(own)
+}
+
+/// The static exported as `symbol` by every loaded shared object that exports it (none outside
+/// the kernel): for a switch that every copy of the crate must see.
+///
+/// # Safety
+/// Every object that exports `symbol` must export a `T` under it.
+pub(crate) unsafe fn all_loaded<T: Sync>(symbol: &CStr) -> Vec<&'static T> {
+    // SAFETY: forwarded to the caller.
+    unsafe { loaded::<T>(symbol, false) }
+}
+
+/// Safety: as for [`first_loaded`].
+unsafe fn loaded<T: Sync>(symbol: &CStr, first_only: bool) -> Vec<&'static T> {
     unsafe extern "C" fn collect(info: *mut libc::dl_phdr_info, _size: usize, names: *mut c_void) -> c_int {
         // SAFETY: `names` is the vector passed below, `info` is valid during the call.
         let (names, info) = unsafe { (&mut *names.cast::<Vec<CString>>(), &*info) };
@@ -38,6 +54,7 @@ pub(crate) unsafe fn first_loaded<T: Sync>(symbol: &CStr, own: &'static T) -> &'
     // The names are collected first and looked into after the walk: the walk holds the loader's
     // lock, which `dlopen` must not be called under.
     let mut names: Vec<CString> = Vec::new();
+    let mut found_all: Vec<&'static T> = Vec::new();
     // SAFETY: the callback only reads `info` and pushes onto `names`, which outlives the walk.
     unsafe { libc::dl_iterate_phdr(Some(collect), (&mut names as *mut Vec<CString>).cast()) };
     for name in names {
@@ -55,8 +72,14 @@ pub(crate) unsafe fn first_loaded<T: Sync>(symbol: &CStr, own: &'static T) -> &'
         if !found.is_null() {
             // SAFETY: the caller promises a `T` under this name; loaded objects are never
             // unloaded in the kernel.
-            return unsafe { &*found.cast::<T>() };
+            let found: &'static T = unsafe { &*found.cast::<T>() };
+            if !found_all.iter().any(|f| std::ptr::eq(*f, found)) {
+                found_all.push(found);
+            }
+            if first_only {
+                break;
+            }
         }
     }
-    own
+    found_all
 }
