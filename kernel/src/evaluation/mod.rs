@@ -6,6 +6,7 @@
 pub mod annotate;
 pub mod annotated_errors;
 pub mod cache_slot;
+pub mod cell_build;
 pub mod completion;
 pub mod errors;
 pub mod exec_guard;

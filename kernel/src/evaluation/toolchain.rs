@@ -10,11 +10,14 @@
 //!   [`in_config_dir`]) and the runtime goes back to the student's folder ([`CELL_DIR_ENV`]).
 //! - `CARGO_ENCODED_RUSTFLAGS` (cargo prefers it to the `RUSTFLAGS` evcxr sets) adds the
 //!   prebuilt support crate to every cell's compile (see `prebuilt.rs`).
-//! - A `mold` on PATH that does not run would stop evcxr's first build: a stand-in is put
-//!   first on PATH, and the kernel links with the system linker anyway ([`LINKER_COMMAND`]).
+//! - A folder holding the kernel's cell builder under the name `mold` comes first on PATH
+//!   (`cell_build.rs`): evcxr runs its cargo commands through it ([`LINKER_COMMAND`]), and it
+//!   builds evcxr's cell crate with one direct rustc run. It never runs a real mold, so a
+//!   broken mold install cannot stop the kernel either. The runtime takes the folder off its
+//!   PATH again ([`leave_builder_env`]), so a cell's own `Command::new("mold")` finds the real one.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::cache_slot;
 use super::prebuilt::Prebuilt;
@@ -25,10 +28,11 @@ pub const STD_ANALYSIS_ENV: &str = "RUST_CONCURRENCY_STD_ANALYSIS";
 pub const CELL_DIR_ENV: &str = "RUST_CONCURRENCY_CELL_DIR";
 /// The kernel's installed data folder (`<prefix>/share/rust-concurrency`, from kernel.json).
 pub const DATA_ENV: &str = "RUST_CONCURRENCY_DATA";
-/// evcxr command run after start-up: cells link with the system linker whatever is on PATH
-/// (mold or lld gave no measurable gain for cells this small, and a fixed linker keeps the
-/// encoded rustflags complete).
-pub const LINKER_COMMAND: &str = ":linker system";
+/// evcxr command run after start-up: evcxr runs cargo as `mold -run cargo …`, which reaches
+/// the kernel's cell builder (evcxr also picks this setting itself when it finds a `mold` on
+/// PATH, as it does ours, so its very first builds go the same way). Cells link with the
+/// toolchain's default linker either way (the builder never runs a real mold).
+pub const LINKER_COMMAND: &str = ":linker mold";
 /// The kernel's evcxr settings.
 const EVCXR_TOML: &str = "# Written by rust-concurrency-kernel; the kernel's own evcxr settings.\n[evcxr]\nopt_level = \"0\"\n";
 
@@ -55,15 +59,12 @@ pub fn prepare(prebuilt: &Prebuilt) -> anyhow::Result<()> {
     }
     set("EVCXR_CONFIG_DIR", config.into_os_string());
     set("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(prebuilt).into());
-    if mold_is_broken() {
-        let shim = root.join("mold-stand-in");
-        write_mold_stand_in(&shim)?;
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![shim];
-        dirs.extend(std::env::split_paths(&path));
-        set("PATH", std::env::join_paths(dirs)?);
-        eprintln!("rust-concurrency-kernel: `mold` on PATH does not run; cells link with the system linker");
-    }
+    let builder = super::cell_build::install(&root)?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![builder];
+    dirs.extend(std::env::split_paths(&path));
+    set("PATH", std::env::join_paths(dirs)?);
+    set(super::cell_build::BUILDER_ENV, "1".into());
     Ok(())
 }
 
@@ -116,28 +117,17 @@ fn encoded_rustflags(prebuilt: &Prebuilt) -> String {
     rustflags(prebuilt).join("\u{1f}")
 }
 
-/// True when `mold` is on PATH but `mold --version` fails (evcxr would run every build through it).
-fn mold_is_broken() -> bool {
-    let Some(path) = std::env::var_os("PATH") else { return false };
-    let found = std::env::split_paths(&path).map(|d| d.join("mold")).find(|m| m.is_file());
-    match found {
-        None => false,
-        Some(mold) => !std::process::Command::new(mold)
-            .arg("--version")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success()),
+/// In the runtime: the cell builder's folder off PATH and its marker out of the environment,
+/// so that what a cell runs sees the PATH the kernel was started with.
+pub fn leave_builder_env() {
+    let Some(path) = std::env::var_os("PATH") else { return };
+    let builder = cache_slot::root().join("cell-builder");
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).filter(|d| *d != builder).collect();
+    if let Ok(joined) = std::env::join_paths(dirs) {
+        set("PATH", joined);
     }
-}
-
-/// A `mold` that runs `mold -run CMD…` as plain `CMD…` (evcxr's only use of it).
-fn write_mold_stand_in(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir)?;
-    let file = dir.join("mold");
-    std::fs::write(&file, "#!/bin/sh\n# rust-concurrency-kernel: the real mold does not run.\nif [ \"$1\" = -run ]; then shift; fi\nexec \"$@\"\n")?;
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+    // SAFETY: called at the runtime's start, before it starts any thread.
+    unsafe { std::env::remove_var(super::cell_build::BUILDER_ENV) };
 }
 
 fn set(name: &str, value: OsString) {
