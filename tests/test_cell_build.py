@@ -47,9 +47,10 @@ def test_cells_and_probes_are_built_without_cargo(kernel_spec_dir, tmp_path):
         assert r.status == "error"
         assert "mismatched types" in r.errors[0]["evalue"], r.errors
         assert last_build(tmp_path / "cache") == "direct"
-        # What a cell runs does not see the builder's folder on PATH.
-        r = run_cell(kc, 'std::env::var("PATH").unwrap().contains("cell-builder")')
-        assert r.results[0]["data"]["text/plain"] == "false"
+        # What a cell runs sees the PATH the kernel was started with (the kernel put the
+        # builder's folder and the toolchain's `bin/` in front of it for itself).
+        r = run_cell(kc, 'std::env::var("PATH").unwrap()')
+        assert r.results[0]["data"]["text/plain"] == '"' + os.environ["PATH"] + '"'
     finally:
         stop_kernel(km, kc)
 

@@ -10,6 +10,11 @@
 //!   [`in_config_dir`]) and the runtime goes back to the student's folder ([`CELL_DIR_ENV`]).
 //! - `CARGO_ENCODED_RUSTFLAGS` (cargo prefers it to the `RUSTFLAGS` evcxr sets) adds the
 //!   prebuilt support crate to every cell's compile (see `prebuilt.rs`).
+//! - The toolchain's own `bin/` comes first on PATH ([`bypass_rustup`]): rust-analyzer's
+//!   project loading, evcxr and the kernel run `cargo` and `rustc` some 25 times at every start,
+//!   and each run through rustup's proxies cost ≈ 10 ms of CPU more (≈ 0.2 s of CPU a start,
+//!   which three kernels started together share two cores for). One proxy run finds the
+//!   folder, so the toolchain rustup picks is still the one used.
 //! - A folder holding the kernel's cell builder under the name `mold` comes first on PATH
 //!   (`cell_build.rs`): evcxr runs its cargo commands through it ([`LINKER_COMMAND`]), and it
 //!   builds evcxr's cell crate with one direct rustc run. It never runs a real mold, so a
@@ -59,12 +64,37 @@ pub fn prepare(prebuilt: &Prebuilt) -> anyhow::Result<()> {
     }
     set("EVCXR_CONFIG_DIR", config.into_os_string());
     set("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(prebuilt).into());
-    let builder = super::cell_build::install(&root)?;
+    prepend_to_path(super::cell_build::install(&root)?)?;
+    set(super::cell_build::BUILDER_ENV, "1".into());
+    Ok(())
+}
+
+/// Environment variable listing the folders the kernel put in front of PATH.
+const PATH_ADDED_ENV: &str = "RUST_CONCURRENCY_PATH_ADDED";
+
+/// Puts the active toolchain's `bin/` (where rustup's proxies lead) first on PATH. Call first
+/// thing in the evaluator, before anything runs rustc, while no other thread reads the
+/// environment. Without rustup, or when the folder lacks `rustc` or `cargo`, PATH stays.
+pub fn bypass_rustup() {
+    let Ok(out) = std::process::Command::new("rustc").args(["--print", "sysroot"]).output() else { return };
+    if !out.status.success() {
+        return;
+    }
+    let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin");
+    if bin.join("rustc").is_file() && bin.join("cargo").is_file() {
+        let _ = prepend_to_path(bin);
+    }
+}
+
+fn prepend_to_path(dir: PathBuf) -> anyhow::Result<()> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs = vec![builder];
+    let mut dirs = vec![dir.clone()];
     dirs.extend(std::env::split_paths(&path));
     set("PATH", std::env::join_paths(dirs)?);
-    set(super::cell_build::BUILDER_ENV, "1".into());
+    let added = std::env::var_os(PATH_ADDED_ENV).unwrap_or_default();
+    let mut list: Vec<PathBuf> = std::env::split_paths(&added).collect();
+    list.push(dir);
+    set(PATH_ADDED_ENV, std::env::join_paths(list)?);
     Ok(())
 }
 
@@ -117,17 +147,28 @@ fn encoded_rustflags(prebuilt: &Prebuilt) -> String {
     rustflags(prebuilt).join("\u{1f}")
 }
 
-/// In the runtime: the cell builder's folder off PATH and its marker out of the environment,
-/// so that what a cell runs sees the PATH the kernel was started with.
+/// In the runtime: the folders the kernel put on PATH (the cell builder's, the toolchain's)
+/// off it again and the builder's marker out of the environment, so that what a cell runs
+/// sees the PATH the kernel was started with.
 pub fn leave_builder_env() {
-    let Some(path) = std::env::var_os("PATH") else { return };
-    let builder = cache_slot::root().join("cell-builder");
-    let dirs: Vec<PathBuf> = std::env::split_paths(&path).filter(|d| *d != builder).collect();
-    if let Ok(joined) = std::env::join_paths(dirs) {
-        set("PATH", joined);
+    let added: Vec<PathBuf> = std::env::var_os(PATH_ADDED_ENV).map(|a| std::env::split_paths(&a).collect()).unwrap_or_default();
+    if let Some(path) = std::env::var_os("PATH") {
+        let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        // Each was put first, once.
+        for dir in added.iter().rev() {
+            if dirs.first() == Some(dir) {
+                dirs.remove(0);
+            }
+        }
+        if let Ok(joined) = std::env::join_paths(dirs) {
+            set("PATH", joined);
+        }
     }
     // SAFETY: called at the runtime's start, before it starts any thread.
-    unsafe { std::env::remove_var(super::cell_build::BUILDER_ENV) };
+    unsafe {
+        std::env::remove_var(super::cell_build::BUILDER_ENV);
+        std::env::remove_var(PATH_ADDED_ENV);
+    }
 }
 
 fn set(name: &str, value: OsString) {
