@@ -64,7 +64,12 @@ pub fn prepare(prebuilt: &Prebuilt) -> anyhow::Result<()> {
     }
     set("EVCXR_CONFIG_DIR", config.into_os_string());
     set("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(prebuilt).into());
-    prepend_to_path(super::cell_build::install(&root)?)?;
+    // The cache root is writable wherever the kernel runs (slots live there); a temporary
+    // folder of this user's is the fallback, so the builder never stops the kernel's start.
+    // SAFETY: getuid cannot fail.
+    let fallback = std::env::temp_dir().join(format!("rust-concurrency-{}", unsafe { libc::getuid() }));
+    let builder = super::cell_build::install(&root).or_else(|_| super::cell_build::install(&fallback))?;
+    prepend_to_path(builder)?;
     set(super::cell_build::BUILDER_ENV, "1".into());
     Ok(())
 }
