@@ -486,12 +486,12 @@ mod tests {
             "#[unsafe(no_mangle)]\npub extern \"C\" fn f() -> i32 { let unused = 1; env!(\"CARGO_PKG_NAME\").len() as i32 }\n",
             "pub fn f() -> i32 { \"not a number\" }\n",
         ];
-        for (i, src) in sources.iter().enumerate() {
+        for (i, src, sub) in sources.iter().enumerate().flat_map(|(i, s)| [(i, s, "build"), (i, s, "check")]) {
             let mut seen = Vec::new();
             for way in ["cargo", "direct"] {
-                let dir = crate_dir(&format!("{way}{i}"), EVCXR_MANIFEST);
+                let dir = crate_dir(&format!("{way}{i}{sub}"), EVCXR_MANIFEST);
                 std::fs::write(dir.join("src/lib.rs"), src).unwrap();
-                let cmd = args(&format!("build --target {target} --message-format=json"));
+                let cmd = args(&format!("{sub} --target {target} --message-format=json"));
                 let (code, stdout) = if way == "cargo" {
                     let out = Command::new(&real_cargo).args(&cmd).current_dir(&dir).env("CARGO_TARGET_DIR", "target").env("RUSTC", &rustc).env("RUSTFLAGS", "-Cprefer-dynamic").env_remove("CARGO_ENCODED_RUSTFLAGS").output().unwrap();
                     (out.status.code(), out.stdout)
@@ -515,12 +515,17 @@ mod tests {
                 let artifact = messages.iter().find(|m| m["reason"] == "compiler-artifact").map(|m| PathBuf::from(m["filenames"][0].as_str().unwrap()));
                 if let Some(a) = &artifact {
                     assert!(a.is_file(), "{way}: {a:?} missing");
-                    assert_eq!(a.file_name(), Some(OsStr::new("libctx.so")));
+                    let name = a.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    if sub == "build" {
+                        assert_eq!(name, "libctx.so");
+                    } else {
+                        assert!(name.starts_with("libctx-") && name.ends_with(".rmeta"), "{name}");
+                    }
                 }
                 seen.push((code, diagnostics, artifact.is_some(), messages.last().map(|m| m["success"].clone())));
                 std::fs::remove_dir_all(dir).unwrap();
             }
-            assert_eq!(seen[0], seen[1], "cargo vs direct for source {i}");
+            assert_eq!(seen[0], seen[1], "cargo vs direct, {sub} of source {i}");
             assert!(!seen[0].1.is_empty(), "each source has a warning or an error");
         }
     }
