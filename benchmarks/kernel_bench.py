@@ -13,6 +13,9 @@ JUPYTER_PATH (nothing is written to the user's Jupyter directories). For each ke
     first_process_cell_Nk_s  N (2, 3) kernels started at the same moment, as when a student opens
                           three notebooks: start → that cell done, the slowest of the N
     trivial_cell_ms       median (and p90) of 50 trivial cells `1 + 1`, send → idle status
+    trivial_cell_cpu_ms   CPU time (user + system) of the kernel and everything it ran, per
+                          trivial cell: far less sensitive to the machine's load than wall time
+    start_cpu_s           the same, from the start request to the first cell done
     probe_cell_ms         median of 10 cells `let vK = vec![1, 2, 3];` (an untyped `let` whose
                           type the kernel must find out before evcxr can persist it)
     completion_first_ms   the kernel's first complete_request (`Process::ne` / `String::fr`)
@@ -207,6 +210,33 @@ def tree_memory_kb(root_pid: int) -> tuple[int, int, int]:
     return rss, pss, count
 
 
+def tree_cpu_s(root_pid: int) -> float:
+    """CPU seconds (user + system) used so far by root_pid, its live descendants and every
+    child they have waited for (cargo, rustc, the linker: /proc's cutime/cstime). Far less
+    sensitive to the machine's load than wall time: the figure to compare on a busy machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total = 0
+    todo = [root_pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile (then its parent's cutime holds it, once reaped)
+        # Fields after the name: utime, stime, cutime, cstime are the 12th to 15th.
+        total += sum(int(f) for f in fields[11:15])
+        todo.extend(children.get(pid, []))
+    return total / tick
+
+
 def latency_cell(variant: str) -> str:
     """A cell in which a process prints LAT_LINES timestamped lines, LAT_GAP_US apart."""
     body = f"""
@@ -377,7 +407,11 @@ def measure_kernel(impl: str, kernel_name: str, n_trivial: int):
         first = FIRST_CELL_OURS if impl == "ours" else FIRST_CELL_STOCK
         _, reply, out = run_cell(kc, first)
         t_first = time.perf_counter() - t0
+        cpu_first = tree_cpu_s(km.provisioner.pid)
         check_ok(reply, out, "first cell")
+        bench("start_cpu_s", impl, cpu_first, "s", "lower",
+              "CPU time (user + system) of the kernel and all it ran, from start to the first "
+              "cell done (see first_cell_s for that cell); the load-independent figure")
         bench("kernel_ready_s", impl, t_ready, "s", "lower", "start request → kernel_info reply")
         if impl == "ours":
             bench("first_process_cell_s", impl, t_first, "s", "lower",
@@ -388,10 +422,15 @@ def measure_kernel(impl: str, kernel_name: str, n_trivial: int):
         log(f"{impl}: ready {t_ready:.2f}s, first cell {t_first:.2f}s")
 
         times = []
+        cpu0 = tree_cpu_s(km.provisioner.pid)
         for _ in range(n_trivial):
             dt, reply, out = run_cell(kc, "1 + 1")
             check_ok(reply, out, "trivial cell")
             times.append(dt * 1000)
+        cpu = (tree_cpu_s(km.provisioner.pid) - cpu0) / n_trivial
+        bench("trivial_cell_cpu_ms", impl, cpu * 1000, "ms", "lower",
+              f"CPU time (user + system) of the kernel and all it ran, per cell `1 + 1`, "
+              f"over {n_trivial} cells; the load-independent figure")
         times.sort()
         bench("trivial_cell_ms", impl, statistics.median(times), "ms", "lower",
               f"median of {n_trivial} cells `1 + 1`, send → idle",

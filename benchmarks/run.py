@@ -52,6 +52,8 @@ KERNEL_ROWS = [
     ("2 kernels started together → first `Process` cell done, slowest", "first_process_cell_2k_s", "max", 1.5),
     ("3 kernels started together → first `Process` cell done, slowest", "first_process_cell_3k_s", "max", 1.5),
     ("Trivial cell `1 + 1`, median of 50", "trivial_cell_ms", "max", 150),
+    ("Trivial cell `1 + 1`, CPU time of the kernel and all it ran, per cell", "trivial_cell_cpu_ms", None, None),
+    ("Start → first cell done, CPU time of the kernel and all it ran", "start_cpu_s", None, None),
     ("Cell with an untyped `let` (`let v = vec![1, 2, 3];`), median of 10", "probe_cell_ms", None, None),
     ("First completion request", "completion_first_ms", "max", 300),
     ("Later completion requests, p95", "completion_p95_ms", "max", 100),

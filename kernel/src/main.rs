@@ -16,7 +16,10 @@ mod wire;
 
 fn main() {
     // evcxr starts this same binary as the process that runs user code (and as a rustc
-    // wrapper). Those roles are decided by environment variables and never return.
+    // wrapper), the kernel as the cell builder evcxr runs cargo through (under the name
+    // `mold`, see evaluation/cell_build.rs). Those roles are decided by the program's name and
+    // environment variables and never return.
+    evaluation::cell_build::run_if_cell_builder();
     evaluation::runtime::run_if_runtime();
     evcxr::runtime_hook();
     std::process::exit(match handlers::cli::run() {

@@ -6,6 +6,7 @@
 pub mod annotate;
 pub mod annotated_errors;
 pub mod cache_slot;
+pub mod cell_build;
 pub mod completion;
 pub mod errors;
 pub mod exec_guard;
@@ -241,6 +242,7 @@ fn page_of(shared: &Shared) -> &'static ControlPage {
 impl Evaluator {
     /// Starts evcxr and preloads the support crate (`use multiproc::prelude::*;`).
     pub fn new(config: EvalConfig, publisher: Publisher, input: std::sync::Arc<dyn InputProvider>) -> anyhow::Result<Evaluator> {
+        toolchain::bypass_rustup();
         cleanup::become_subreaper();
         let page = control::create()?;
         let supervisor = Supervisor::start(page, publisher.clone(), input)?;

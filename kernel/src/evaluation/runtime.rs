@@ -53,6 +53,7 @@ pub fn run_if_runtime() {
         return;
     }
     super::toolchain::enter_cell_dir();
+    super::toolchain::leave_builder_env();
     let Some(base) = std::env::var_os(kernel_link::SOCKET_ENV) else { return };
     let base = base.to_string_lossy().into_owned();
     match Runtime::start(&base) {

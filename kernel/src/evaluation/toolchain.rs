@@ -10,11 +10,19 @@
 //!   [`in_config_dir`]) and the runtime goes back to the student's folder ([`CELL_DIR_ENV`]).
 //! - `CARGO_ENCODED_RUSTFLAGS` (cargo prefers it to the `RUSTFLAGS` evcxr sets) adds the
 //!   prebuilt support crate to every cell's compile (see `prebuilt.rs`).
-//! - A `mold` on PATH that does not run would stop evcxr's first build: a stand-in is put
-//!   first on PATH, and the kernel links with the system linker anyway ([`LINKER_COMMAND`]).
+//! - The toolchain's own `bin/` comes first on PATH ([`bypass_rustup`]): rust-analyzer's
+//!   project loading, evcxr and the kernel run `cargo` and `rustc` some 25 times at every start,
+//!   and each run through rustup's proxies cost ≈ 10 ms of CPU more (≈ 0.2 s of CPU a start,
+//!   which three kernels started together share two cores for). One proxy run finds the
+//!   folder, so the toolchain rustup picks is still the one used.
+//! - A folder holding the kernel's cell builder under the name `mold` comes first on PATH
+//!   (`cell_build.rs`): evcxr runs its cargo commands through it ([`LINKER_COMMAND`]), and it
+//!   builds evcxr's cell crate with one direct rustc run. It never runs a real mold, so a
+//!   broken mold install cannot stop the kernel either. The runtime takes the folder off its
+//!   PATH again ([`leave_builder_env`]), so a cell's own `Command::new("mold")` finds the real one.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::cache_slot;
 use super::prebuilt::Prebuilt;
@@ -25,10 +33,11 @@ pub const STD_ANALYSIS_ENV: &str = "RUST_CONCURRENCY_STD_ANALYSIS";
 pub const CELL_DIR_ENV: &str = "RUST_CONCURRENCY_CELL_DIR";
 /// The kernel's installed data folder (`<prefix>/share/rust-concurrency`, from kernel.json).
 pub const DATA_ENV: &str = "RUST_CONCURRENCY_DATA";
-/// evcxr command run after start-up: cells link with the system linker whatever is on PATH
-/// (mold or lld gave no measurable gain for cells this small, and a fixed linker keeps the
-/// encoded rustflags complete).
-pub const LINKER_COMMAND: &str = ":linker system";
+/// evcxr command run after start-up: evcxr runs cargo as `mold -run cargo …`, which reaches
+/// the kernel's cell builder (evcxr also picks this setting itself when it finds a `mold` on
+/// PATH, as it does ours, so its very first builds go the same way). Cells link with the
+/// toolchain's default linker either way (the builder never runs a real mold).
+pub const LINKER_COMMAND: &str = ":linker mold";
 /// The kernel's evcxr settings.
 const EVCXR_TOML: &str = "# Written by rust-concurrency-kernel; the kernel's own evcxr settings.\n[evcxr]\nopt_level = \"0\"\n";
 
@@ -55,15 +64,42 @@ pub fn prepare(prebuilt: &Prebuilt) -> anyhow::Result<()> {
     }
     set("EVCXR_CONFIG_DIR", config.into_os_string());
     set("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(prebuilt).into());
-    if mold_is_broken() {
-        let shim = root.join("mold-stand-in");
-        write_mold_stand_in(&shim)?;
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![shim];
-        dirs.extend(std::env::split_paths(&path));
-        set("PATH", std::env::join_paths(dirs)?);
-        eprintln!("rust-concurrency-kernel: `mold` on PATH does not run; cells link with the system linker");
+    // The cache root is writable wherever the kernel runs (slots live there); a temporary
+    // folder of this user's is the fallback, so the builder never stops the kernel's start.
+    // SAFETY: getuid cannot fail.
+    let fallback = std::env::temp_dir().join(format!("rust-concurrency-{}", unsafe { libc::getuid() }));
+    let builder = super::cell_build::install(&root).or_else(|_| super::cell_build::install(&fallback))?;
+    prepend_to_path(builder)?;
+    set(super::cell_build::BUILDER_ENV, "1".into());
+    Ok(())
+}
+
+/// Environment variable listing the folders the kernel put in front of PATH.
+const PATH_ADDED_ENV: &str = "RUST_CONCURRENCY_PATH_ADDED";
+
+/// Puts the active toolchain's `bin/` (where rustup's proxies lead) first on PATH. Call first
+/// thing in the evaluator, before anything runs rustc, while no other thread reads the
+/// environment. Without rustup, or when the folder lacks `rustc` or `cargo`, PATH stays.
+pub fn bypass_rustup() {
+    let Ok(out) = std::process::Command::new("rustc").args(["--print", "sysroot"]).output() else { return };
+    if !out.status.success() {
+        return;
     }
+    let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin");
+    if bin.join("rustc").is_file() && bin.join("cargo").is_file() {
+        let _ = prepend_to_path(bin);
+    }
+}
+
+fn prepend_to_path(dir: PathBuf) -> anyhow::Result<()> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![dir.clone()];
+    dirs.extend(std::env::split_paths(&path));
+    set("PATH", std::env::join_paths(dirs)?);
+    let added = std::env::var_os(PATH_ADDED_ENV).unwrap_or_default();
+    let mut list: Vec<PathBuf> = std::env::split_paths(&added).collect();
+    list.push(dir);
+    set(PATH_ADDED_ENV, std::env::join_paths(list)?);
     Ok(())
 }
 
@@ -116,28 +152,28 @@ fn encoded_rustflags(prebuilt: &Prebuilt) -> String {
     rustflags(prebuilt).join("\u{1f}")
 }
 
-/// True when `mold` is on PATH but `mold --version` fails (evcxr would run every build through it).
-fn mold_is_broken() -> bool {
-    let Some(path) = std::env::var_os("PATH") else { return false };
-    let found = std::env::split_paths(&path).map(|d| d.join("mold")).find(|m| m.is_file());
-    match found {
-        None => false,
-        Some(mold) => !std::process::Command::new(mold)
-            .arg("--version")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success()),
+/// In the runtime: the folders the kernel put on PATH (the cell builder's, the toolchain's)
+/// off it again and the builder's marker out of the environment, so that what a cell runs
+/// sees the PATH the kernel was started with.
+pub fn leave_builder_env() {
+    let added: Vec<PathBuf> = std::env::var_os(PATH_ADDED_ENV).map(|a| std::env::split_paths(&a).collect()).unwrap_or_default();
+    if let Some(path) = std::env::var_os("PATH") {
+        let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        // Each was put first, once.
+        for dir in added.iter().rev() {
+            if dirs.first() == Some(dir) {
+                dirs.remove(0);
+            }
+        }
+        if let Ok(joined) = std::env::join_paths(dirs) {
+            set("PATH", joined);
+        }
     }
-}
-
-/// A `mold` that runs `mold -run CMD…` as plain `CMD…` (evcxr's only use of it).
-fn write_mold_stand_in(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir)?;
-    let file = dir.join("mold");
-    std::fs::write(&file, "#!/bin/sh\n# rust-concurrency-kernel: the real mold does not run.\nif [ \"$1\" = -run ]; then shift; fi\nexec \"$@\"\n")?;
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+    // SAFETY: called at the runtime's start, before it starts any thread.
+    unsafe {
+        std::env::remove_var(super::cell_build::BUILDER_ENV);
+        std::env::remove_var(PATH_ADDED_ENV);
+    }
 }
 
 fn set(name: &str, value: OsString) {
