@@ -12,7 +12,7 @@
 //! (publishing: rate limits, coalescing, late output), `lifecycle.rs` (process exits, the end
 //! of a cell), `outputs.rs` (the canonical replay), `lines.rs`, `receiver.rs`, `cleanup.rs`,
 //! `control.rs`; threads of the runtime: `frames.rs` (the format), `thread_writer.rs` (the
-//! runtime's side), `threads.rs` (the kernel's side).
+//! runtime's side), `threads.rs` (the kernel's side); `lens/`: the deadlock detector.
 
 #![allow(dead_code)]
 
@@ -21,6 +21,7 @@ pub mod cleanup;
 pub mod control;
 mod emit;
 pub mod frames;
+pub mod lens;
 mod lifecycle;
 pub mod lines;
 mod markers;
@@ -129,6 +130,8 @@ pub struct State {
     /// The runtime's threads heard of in its frames (`threads.rs`).
     threads: HashMap<Writer, threads::Thread>,
     runtime_streams: threads::RuntimeStreams,
+    /// The deadlock detector's memory (`lens/deadlock.rs`).
+    deadlock: lens::deadlock::Detector,
 }
 
 /// Messages from the supervisor to the evaluator.
@@ -159,6 +162,8 @@ impl Supervisor {
     /// Binds the receiver, sets `MULTIPROC_KERNEL_SOCKET` in the kernel's environment (so the
     /// runtime inherits it) and starts the supervisor thread.
     pub fn start(page: &'static ControlPage, publisher: Publisher, input: Arc<dyn InputProvider>) -> std::io::Result<Supervisor> {
+        // The wait-for table of the deadlock detector, inherited by the runtime like the page.
+        lens::deadlock::create_table();
         let receiver = Receiver::bind()?;
         let base = receiver.base().to_string();
         // SAFETY: set before the evcxr context (and its runtime) exists.

@@ -7,4 +7,5 @@ pub mod wait;
 pub mod ring;
 pub mod report;
 pub(crate) mod proc_state;
+pub mod waits;
 pub mod thread_label;
