@@ -1,0 +1,100 @@
+"""Overhead of the deadlock detector's wait-for records on the support crate's lock and queue.
+
+Builds the `lock` and `queue` benches (support-crate/benches) twice: at a base commit without
+the records (default: the merge base with `main` of the commit that added them, given with
+--base) and at the working tree. Then runs them interleaved, base / new-off / new-on, so the
+three are measured in the same run on the same machine state:
+
+- *off*: the new code outside the kernel (no wait table: a record is one `OnceLock` look);
+- *on*: the new code with a wait table mapped, as inside the kernel (a memfd made here and
+  passed in `MULTIPROC_KERNEL_WAITS_FD`), so every wait that sleeps writes a record.
+
+Prints one line per figure with the medians and the ratios new/base (1.00 = no change).
+
+    python3 benchmarks/wait_records_bench.py --base e9bb495 [--rounds 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCHES = ["lock", "queue"]
+TABLE_BYTES = 1024 * 128  # multiproc::sys::waits::TABLE_BYTES
+
+
+def build(tree: Path, target: Path, keep: Path) -> dict[str, Path]:
+    """Builds the benches of `tree` into `target` and copies them into `keep` (the next build
+    may reuse the same file names); returns bench name -> executable."""
+    out = {}
+    for b in BENCHES:
+        proc = subprocess.run(
+            ["cargo", "bench", "--locked", "-p", "multiproc", "--bench", b, "--no-run", "--message-format=json"],
+            cwd=tree, env={**os.environ, "CARGO_TARGET_DIR": str(target)}, capture_output=True, text=True, check=True,
+        )
+        for line in proc.stdout.splitlines():
+            msg = json.loads(line)
+            if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg["target"]["name"] == b:
+                keep.mkdir(parents=True, exist_ok=True)
+                out[b] = keep / b
+                shutil.copy2(msg["executable"], out[b])
+    return out
+
+
+def run(exe: Path, quick: bool, table_fd: int | None) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MULTIPROC_KERNEL")}
+    if quick:
+        env["MULTIPROC_BENCH_QUICK"] = "1"
+    fds = ()
+    if table_fd is not None:
+        env["MULTIPROC_KERNEL_WAITS_FD"] = str(table_fd)
+        fds = (table_fd,)
+    proc = subprocess.run([str(exe)], env=env, pass_fds=fds, capture_output=True, text=True, check=True)
+    res = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH "):
+            d = json.loads(line[6:])
+            res[f"{d['key']} ({d['unit']})"] = d["value"]
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", default="main", help="commit without the wait records")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    target = REPO / "target"
+    with tempfile.TemporaryDirectory() as tmp:
+        base_tree = Path(tmp) / "base"
+        subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), a.base], cwd=REPO, check=True, capture_output=True)
+        # One target folder for both (the dependencies are built once); the executables are
+        # copied out after each build.
+        base = build(base_tree, target, Path(tmp) / "base-bin")
+        new = build(REPO, target, Path(tmp) / "new-bin")
+        fd = os.memfd_create("waits-bench", 0)
+        os.ftruncate(fd, TABLE_BYTES)
+        results: dict[str, dict[str, list[float]]] = {}
+        for _ in range(a.rounds):
+            for b in BENCHES:
+                for label, exe, table in (("base", base[b], None), ("off", new[b], None), ("on", new[b], fd)):
+                    for key, value in run(exe, a.quick, table).items():
+                        results.setdefault(key, {}).setdefault(label, []).append(value)
+        subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False, capture_output=True)
+    print(f"{'figure':48} {'base':>10} {'off':>10} {'on':>10} {'off/base':>9} {'on/base':>8}")
+    for key, by in results.items():
+        m = {k: statistics.median(v) for k, v in by.items()}
+        print(f"{key:48} {m['base']:10.2f} {m['off']:10.2f} {m['on']:10.2f} {m['off'] / m['base']:9.3f} {m['on'] / m['base']:8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
