@@ -301,8 +301,8 @@ fn what_it_waits_for(r: &Record, holder: Option<&str>) -> (String, Option<String
     let is_lock_wait = r.other_pid != 0 && !op.contains("join");
     if is_lock_wait {
         let held = holder.map(|h| format!(", held by {h}")).unwrap_or_default();
-        let word = if kind == "RLock" { "lock" } else if kind == "Condition" { "the lock of condition" } else { "lock" };
-        return (format!("waits for {word} `{name}`{held}"), Some(name.clone()));
+        let word = if kind == "Condition" { "the lock of condition" } else { "lock" };
+        return (format!("waits for {word} `{name}`{}{held}", timed_note(r.timed)), Some(name.clone()));
     }
     let text = match op {
         _ if op.starts_with("Process::join") => format!("waits for {} to end (join)", holder.unwrap_or(name)),
@@ -319,7 +319,7 @@ fn what_it_waits_for(r: &Record, holder: Option<&str>) -> (String, Option<String
         _ if kind == "Condition" => format!("waits for a notify on condition `{name}`"),
         _ => format!("waits in {op} on `{name}`"),
     };
-    (text, None)
+    (text + timed_note(r.timed), None)
 }
 
 /// Builds the report from every blocked actor.
@@ -397,7 +397,7 @@ impl Report {
         let mut out = String::from("Deadlock: ");
         if self.cycle.is_empty() {
             out.push_str("every process and thread of this cell is waiting, and none of them can wake another: ");
-            let parts: Vec<String> = self.others.iter().map(|s| format!("{} {}{}", s.who, s.waits, timed_note(s))).collect();
+            let parts: Vec<String> = self.others.iter().map(|s| format!("{} {}", s.who, s.waits)).collect();
             out.push_str(&parts.join("; "));
             out.push('.');
         } else {
@@ -413,11 +413,10 @@ impl Report {
                 }
                 out.push(' ');
                 out.push_str(&s.waits);
-                out.push_str(&timed_note(s));
             }
             out.push_str(". None of them can go on.");
             if !self.others.is_empty() {
-                let parts: Vec<String> = self.others.iter().map(|s| format!("{} {}{}", s.who, s.waits, timed_note(s))).collect();
+                let parts: Vec<String> = self.others.iter().map(|s| format!("{} {}", s.who, s.waits)).collect();
                 out.push_str(&format!(" Also waiting: {}.", parts.join("; ")));
             }
         }
@@ -431,8 +430,8 @@ impl Report {
     }
 }
 
-fn timed_note(s: &Step) -> &'static str {
-    if s.timed { " (with a timeout)" } else { "" }
+fn timed_note(timed: bool) -> &'static str {
+    if timed { " (with a timeout)" } else { "" }
 }
 
 #[cfg(test)]
