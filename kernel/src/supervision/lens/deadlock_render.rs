@@ -17,12 +17,22 @@ pub fn svg(report: &Report) -> String {
     if n == 0 {
         return String::new();
     }
-    let (w, h) = (460.0f64, if n == 1 { 150.0 } else { 300.0 });
-    let (cx, cy, r) = (w / 2.0, h / 2.0, if n == 1 { 0.0 } else { 105.0 });
-    let at = |k: usize| {
-        let a = -std::f64::consts::FRAC_PI_2 + 2.0 * std::f64::consts::PI * k as f64 / n as f64;
-        (cx + r * a.cos(), cy + r * a.sin())
+    let half_width = |k: usize| (report.cycle[k].who.chars().count() as f64 * 6.6 + 16.0).max(60.0) / 2.0;
+    let widest = (0..n).map(|k| 2.0 * half_width(k)).fold(0.0, f64::max);
+    // Neighbours on the circle stay a box width and a label apart.
+    let r = if n == 1 { 0.0 } else { ((widest + 60.0) / (2.0 * (std::f64::consts::PI / n as f64).sin())).max(70.0) };
+    let angle = |k: usize| -std::f64::consts::FRAC_PI_2 + 2.0 * std::f64::consts::PI * k as f64 / n as f64;
+    let (top, bottom) = (0..n).map(|k| r * angle(k).sin()).fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    let (w, h) = (2.0 * r + widest + 40.0, if n == 1 { 150.0 } else { bottom - top + 90.0 });
+    let (cx, cy) = (w / 2.0, if n == 1 { h / 2.0 } else { 45.0 - top });
+    // How far from a box's centre a line in direction (dx, dy) leaves the box (plus a margin).
+    let exit = |k: usize, dx: f64, dy: f64| {
+        let (hw, hh) = (half_width(k) + 4.0, 13.0 + 4.0);
+        let tx = if dx.abs() > 1e-9 { hw / dx.abs() } else { f64::INFINITY };
+        let ty = if dy.abs() > 1e-9 { hh / dy.abs() } else { f64::INFINITY };
+        tx.min(ty)
     };
+    let at = |k: usize| (cx + r * angle(k).cos(), cy + r * angle(k).sin());
     let mut out = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="deadlock cycle" style="font-family:sans-serif;font-size:12px">"#
     );
@@ -39,16 +49,20 @@ pub fn svg(report: &Report) -> String {
             ));
             continue;
         }
-        // Shorten the arrow so it ends at the edge of the next box.
+        // The arrow runs from the edge of one box to the edge of the next.
         let (dx, dy) = (x2 - x1, y2 - y1);
         let len = (dx * dx + dy * dy).sqrt().max(1.0);
-        let cut = 30.0 / len;
-        let (sx, sy, ex, ey) = (x1 + dx * cut, y1 + dy * cut, x2 - dx * cut, y2 - dy * cut);
+        let (ux, uy) = (dx / len, dy / len);
+        let (a, b) = (exit(k, ux, uy), exit((k + 1) % n, ux, uy));
+        // Two actors: their two arrows run side by side, not on top of each other.
+        let side = if n == 2 { 14.0 } else { 0.0 };
+        let (px, py) = (-uy * side, ux * side);
+        let (sx, sy, ex, ey) = (x1 + ux * a + px, y1 + uy * a + py, x2 - ux * b + px, y2 - uy * b + py);
         let (mx, my) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
         // Labels sit outside the circle, away from the centre.
         let (ox, oy) = (mx - cx, my - cy);
         let ol = (ox * ox + oy * oy).sqrt().max(1.0);
-        let (lx, ly) = (mx + ox / ol * 16.0, my + oy / ol * 16.0 + 4.0);
+        let (lx, ly) = if n == 2 { (mx + px * 4.0, my + py * 4.0 + 4.0) } else { (mx + ox / ol * 22.0, my + oy / ol * 22.0 + 4.0) };
         out.push_str(&format!(
             r##"<line x1="{sx:.1}" y1="{sy:.1}" x2="{ex:.1}" y2="{ey:.1}" stroke="#c62828" stroke-width="2" marker-end="url(#dl-arrow)"/><text x="{lx:.1}" y="{ly:.1}" text-anchor="middle" fill="#c62828">{}</text>"##,
             escape(&label)
@@ -57,7 +71,7 @@ pub fn svg(report: &Report) -> String {
     for (k, s) in report.cycle.iter().enumerate() {
         let (x, y) = at(k);
         let who = escape(&s.who);
-        let bw = (s.who.chars().count() as f64 * 6.6 + 16.0).max(60.0);
+        let bw = 2.0 * half_width(k);
         out.push_str(&format!(
             r##"<rect x="{:.1}" y="{:.1}" width="{bw:.1}" height="26" rx="6" fill="#fff3f3" stroke="#c62828"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{who}</text>"##,
             x - bw / 2.0,
@@ -74,6 +88,21 @@ pub fn html(report: &Report) -> String {
     format!(
         r#"<div class="rc-deadlock" style="border-left:4px solid #c62828;padding:4px 10px;margin:4px 0"><div style="font-weight:bold;color:#c62828">Deadlock</div>{}<div>{}</div></div>"#,
         svg(report),
-        escape(&report.text())
+        with_code(&escape(&report.text()))
     )
+}
+
+/// Shows the names in backticks as code, as a notebook's Markdown would.
+fn with_code(escaped: &str) -> String {
+    let mut out = String::new();
+    for (k, part) in escaped.split('`').enumerate() {
+        if k % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(part);
+            out.push_str("</code>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
