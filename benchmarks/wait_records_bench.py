@@ -79,9 +79,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         base_tree = Path(tmp) / "base"
         subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), a.base], cwd=REPO, check=True, capture_output=True)
-        # One target folder for both (the dependencies are built once); the executables are
-        # copied out after each build.
-        base = build(base_tree, target, Path(tmp) / "base-bin")
+        # Two target folders: cargo hashes a path package relative to its workspace, so the
+        # base tree's build would overwrite ours in a shared folder (and count as fresh).
+        base = build(base_tree, target.with_name("target-bench-base"), Path(tmp) / "base-bin")
         new = build(REPO, target, Path(tmp) / "new-bin")
         fd = os.memfd_create("waits-bench", 0)
         os.ftruncate(fd, TABLE_BYTES)
