@@ -96,7 +96,7 @@ impl Barrier {
             phase: AtomicU32::new(FILLING),
         })
         .expect("could not map shared memory for a Barrier (mmap failed)");
-        Barrier { cond: Condition::new(), state }
+        Barrier { cond: Condition::new().named(crate::sys::waits::default_name("Barrier").to_string()), state }
     }
 
     fn phase(&self) -> u32 {

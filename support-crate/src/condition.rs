@@ -152,6 +152,7 @@ impl CondState {
 pub struct Condition {
     lock: Lock,
     state: Shared<CondState>,
+    name: std::sync::Arc<str>,
 }
 
 impl Default for Condition {
@@ -203,7 +204,28 @@ impl Condition {
             cancelled: std::array::from_fn(|_| AtomicU32::new(0)),
         })
             .expect("could not map shared memory for a Condition (mmap failed)");
-        Condition { lock, state }
+        Condition { lock, state, name: crate::sys::waits::default_name("Condition") }
+    }
+
+    /// Gives it a name for the notebook kernel's deadlock reports (default `Condition#N`, numbered
+    /// in the order such objects are made; see [`Lock::named`](crate::lock::Lock::named)).
+    ///
+    /// ```
+    /// let x = multiproc::condition::Condition::new().named("not empty");
+    /// assert_eq!(x.name(), "not empty");
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into().into();
+        self
+    }
+
+    /// Its name (see `named`).
+    ///
+    /// ```
+    /// assert!(multiproc::condition::Condition::new().name().starts_with("Condition#"));
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The condition's lock.
@@ -282,11 +304,13 @@ impl Condition {
             panic!("too many processes waiting on one Condition (at most {CANCEL_BITS})");
         }
         self.lock.release();
+        let mut recorded: Option<crate::sys::waits::Waiting> = None;
         let waited = std::panic::catch_unwind(AssertUnwindSafe(|| loop {
             let s = st.signaled.load(Ordering::SeqCst);
             if notified(s, ticket) {
                 return true;
             }
+            recorded.get_or_insert_with(|| crate::sys::waits::Waiting::begin(what, &self.name, deadline.is_some()));
             if wait::futex_wait(&st.signaled, s, deadline, what) == Woken::TimedOut {
                 return false;
             }
@@ -304,6 +328,7 @@ impl Condition {
                 std::panic::resume_unwind(stop);
             }
         };
+        drop(recorded);
         self.lock.acquire_until(None, what);
         if !was_notified {
             // Timed out. With the lock held, nobody can notify meanwhile: either a notify got

@@ -55,6 +55,7 @@ unsafe impl ProcessShared for EventState {}
 #[derive(Clone)]
 pub struct Event {
     state: Shared<EventState>,
+    name: std::sync::Arc<str>,
 }
 
 impl Default for Event {
@@ -79,7 +80,29 @@ impl Event {
         Event {
             state: Shared::new(EventState { flag: AtomicU32::new(0), sleepers: AtomicU32::new(0) })
                 .expect("could not map shared memory for an Event (mmap failed)"),
+            name: crate::sys::waits::default_name("Event"),
         }
+    }
+
+    /// Gives it a name for the notebook kernel's deadlock reports (default `Event#N`, numbered
+    /// in the order such objects are made; see [`Lock::named`](crate::lock::Lock::named)).
+    ///
+    /// ```
+    /// let x = multiproc::event::Event::new().named("go");
+    /// assert_eq!(x.name(), "go");
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into().into();
+        self
+    }
+
+    /// Its name (see `named`).
+    ///
+    /// ```
+    /// assert!(multiproc::event::Event::new().name().starts_with("Event#"));
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// True if the flag is set.
@@ -121,10 +144,12 @@ impl Event {
     }
 
     fn wait_until(&self, deadline: Option<Instant>, what: &str) -> bool {
+        let mut recorded: Option<crate::sys::waits::Waiting> = None;
         loop {
             if self.is_set() {
                 return true;
             }
+            recorded.get_or_insert_with(|| crate::sys::waits::Waiting::begin(what, &self.name, deadline.is_some()));
             self.state.sleepers.fetch_add(1, Ordering::SeqCst);
             let woke = wait::futex_wait(&self.state.flag, 0, deadline, what);
             self.state.sleepers.fetch_sub(1, Ordering::SeqCst);

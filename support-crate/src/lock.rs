@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 use crate::sys::futex::{self, Woken};
 use crate::sys::shm::{ProcessShared, Shared};
 use crate::sys::wait;
+use crate::sys::waits::{self, Waiting};
+use std::sync::Arc;
 
 /// How often a waiter looks whether the holder of a lock is still alive.
 const LIVENESS_SLICE: Duration = Duration::from_millis(20);
@@ -157,6 +159,8 @@ impl std::error::Error for LockError {}
 pub struct LockState {
     word: AtomicU32,
     holder: AtomicU64,
+    /// The holding thread's `pthread_self()`, for the kernel's deadlock detector (`sys::waits`).
+    holder_thread: AtomicU64,
 }
 
 // SAFETY: plain atomics, valid when zeroed, no pointers, no Drop.
@@ -164,13 +168,14 @@ unsafe impl ProcessShared for LockState {}
 
 impl LockState {
     const fn new() -> LockState {
-        LockState { word: AtomicU32::new(0), holder: AtomicU64::new(0) }
+        LockState { word: AtomicU32::new(0), holder: AtomicU64::new(0), holder_thread: AtomicU64::new(0) }
     }
 
     #[inline]
     fn try_acquire(&self) -> bool {
         if self.word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             self.holder.store(my_key(), Ordering::Relaxed);
+            self.holder_thread.store(waits::this_thread(), Ordering::Relaxed);
             true
         } else {
             false
@@ -179,26 +184,32 @@ impl LockState {
 
     /// Blocks until acquired, `deadline` passes (`Ok(false)`), or the holder is found dead.
     #[inline]
-    fn acquire(&self, deadline: Option<Instant>, what: &str) -> Result<bool, LockError> {
+    fn acquire(&self, deadline: Option<Instant>, what: &str, name: &str) -> Result<bool, LockError> {
         crate::sys::perturb::point();
-        if self.try_acquire() { Ok(true) } else { self.acquire_slow(deadline, what) }
+        if self.try_acquire() { Ok(true) } else { self.acquire_slow(deadline, what, name) }
     }
 
     #[cold]
-    fn acquire_slow(&self, deadline: Option<Instant>, what: &str) -> Result<bool, LockError> {
+    fn acquire_slow(&self, deadline: Option<Instant>, what: &str, name: &str) -> Result<bool, LockError> {
         for _ in 0..SPIN {
             std::hint::spin_loop();
             if self.word.load(Ordering::Relaxed) == 0 && self.try_acquire() {
                 return Ok(true);
             }
         }
+        let mut recorded: Option<Waiting> = None;
         loop {
             // Mark "held with sleepers" so the releaser knows to wake someone; if the swap
             // finds the lock free we now own it (marked 2, which only costs one extra wake).
             if self.word.swap(2, Ordering::Acquire) == 0 {
                 self.holder.store(my_key(), Ordering::Relaxed);
+                self.holder_thread.store(waits::this_thread(), Ordering::Relaxed);
                 return Ok(true);
             }
+            // About to sleep: tell the kernel's deadlock detector who waits for whom (only
+            // here, never on the fast path), and refresh the holder after every slice.
+            let record = recorded.get_or_insert_with(|| Waiting::begin(what, name, deadline.is_some()));
+            record.other(key_pid(self.holder.load(Ordering::Relaxed)), self.holder_thread.load(Ordering::Relaxed));
             let slice_end = Instant::now() + LIVENESS_SLICE;
             let until = match deadline {
                 Some(d) if d < slice_end => Some(d),
@@ -245,6 +256,7 @@ impl LockState {
             panic!("{message}");
         }
         self.holder.store(0, Ordering::Relaxed);
+        self.holder_thread.store(0, Ordering::Relaxed);
         match self.word.swap(0, Ordering::Release) {
             1 => {}
             0 => panic!("{message}"),
@@ -280,6 +292,8 @@ fn new_shared<T: ProcessShared>(value: T) -> Shared<T> {
 #[derive(Clone)]
 pub struct Lock {
     state: Shared<LockState>,
+    /// Its name in the deadlock detector's reports (see [`Lock::named`]).
+    name: Arc<str>,
 }
 
 impl Default for Lock {
@@ -307,7 +321,32 @@ impl Lock {
     /// assert!(!lock.is_locked());
     /// ```
     pub fn new() -> Lock {
-        Lock { state: new_shared(LockState::new()) }
+        Lock { state: new_shared(LockState::new()), name: waits::default_name("Lock") }
+    }
+
+    /// Gives the lock a name, used when the notebook kernel reports a deadlock ("holds lock
+    /// `fork 2` and waits for lock `fork 3`"). Without one a lock is called `Lock#N`, numbered
+    /// in the order the locks were made. (Rust cannot see a variable's name at run time, so
+    /// name the lock after its variable if that is what you want to read.) Name it before
+    /// handing clones to other processes: each clone keeps the name it was cloned with.
+    ///
+    /// ```
+    /// let fork = multiproc::lock::Lock::new().named("fork 2");
+    /// assert_eq!(fork.name(), "fork 2");
+    /// assert!(multiproc::lock::Lock::new().name().starts_with("Lock#"));
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> Lock {
+        self.name = name.into().into();
+        self
+    }
+
+    /// The lock's name (see [`Lock::named`]).
+    ///
+    /// ```
+    /// assert_eq!(multiproc::lock::Lock::new().named("pen").name(), "pen");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Blocks until the lock is acquired and returns `true` (Python's `lock.acquire()`).
@@ -323,7 +362,7 @@ impl Lock {
     #[inline]
     #[track_caller]
     pub fn acquire(&self) -> bool {
-        match self.state.acquire(None, "Lock::acquire") {
+        match self.state.acquire(None, "Lock::acquire", &self.name) {
             Ok(got) => got,
             Err(e) => panic!("{e}"),
         }
@@ -339,7 +378,7 @@ impl Lock {
     /// ```
     #[track_caller]
     pub fn acquire_checked(&self) -> Result<bool, LockError> {
-        self.state.acquire(None, "Lock::acquire")
+        self.state.acquire(None, "Lock::acquire", &self.name)
     }
 
     /// Waits at most `seconds` for the lock; `true` if acquired (Python's
@@ -355,7 +394,7 @@ impl Lock {
     /// ```
     #[track_caller]
     pub fn acquire_timeout(&self, seconds: f64) -> bool {
-        match self.state.acquire(deadline_after(seconds), "Lock::acquire_timeout") {
+        match self.state.acquire(deadline_after(seconds), "Lock::acquire_timeout", &self.name) {
             Ok(got) => got,
             Err(e) => panic!("{e}"),
         }
@@ -370,7 +409,7 @@ impl Lock {
     /// ```
     #[track_caller]
     pub fn acquire_timeout_checked(&self, seconds: f64) -> Result<bool, LockError> {
-        self.state.acquire(deadline_after(seconds), "Lock::acquire_timeout")
+        self.state.acquire(deadline_after(seconds), "Lock::acquire_timeout", &self.name)
     }
 
     /// Acquires the lock if it is free, without waiting (Python's `acquire(block=False)`).
@@ -473,7 +512,7 @@ impl Lock {
     /// Blocking acquire with an optional deadline, for the other primitives built on `Lock`.
     #[track_caller]
     pub(crate) fn acquire_until(&self, deadline: Option<Instant>, what: &str) -> bool {
-        match self.state.acquire(deadline, what) {
+        match self.state.acquire(deadline, what, &self.name) {
             Ok(got) => got,
             Err(e) => panic!("{e}"),
         }
@@ -547,6 +586,7 @@ fn my_tid() -> u32 {
 #[derive(Clone)]
 pub struct RLock {
     state: Shared<RLockState>,
+    name: Arc<str>,
 }
 
 impl Default for RLock {
@@ -580,7 +620,28 @@ impl RLock {
                 owner_tid: AtomicU32::new(0),
                 count: AtomicU32::new(0),
             }),
+            name: waits::default_name("RLock"),
         }
+    }
+
+    /// Gives the lock a name for the kernel's deadlock reports (as [`Lock::named`]).
+    ///
+    /// ```
+    /// let r = multiproc::lock::RLock::new().named("account");
+    /// assert_eq!(r.name(), "account");
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> RLock {
+        self.name = name.into().into();
+        self
+    }
+
+    /// The lock's name (see [`RLock::named`]).
+    ///
+    /// ```
+    /// assert!(multiproc::lock::RLock::new().name().starts_with("RLock#"));
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     fn owned_here(&self) -> bool {
@@ -592,7 +653,7 @@ impl RLock {
             self.state.count.fetch_add(1, Ordering::Relaxed);
             return Ok(true);
         }
-        if !self.state.lock.acquire(deadline, what)? {
+        if !self.state.lock.acquire(deadline, what, &self.name)? {
             return Ok(false);
         }
         self.state.owner_tid.store(my_tid(), Ordering::Relaxed);

@@ -315,11 +315,13 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
             big.extend_from_slice(part);
             &big
         };
+        let mut recorded: Option<crate::sys::waits::Waiting> = None;
         loop {
             let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
             match nix::sys::socket::send(fd, msg, flags) {
                 Ok(_) => return,
                 Err(Errno::EAGAIN) => {
+                    recorded.get_or_insert_with(|| crate::sys::waits::Waiting::begin("Connection::send", "pipe", false));
                     wait::poll_writable(borrow(fd), None, "Connection::send");
                 }
                 Err(Errno::EINTR) => {}
@@ -377,11 +379,13 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
         let fd = self.fd(what);
         let mut item = Vec::new();
         let mut buf = vec![0u8; 1 + PART];
+        let mut recorded: Option<crate::sys::waits::Waiting> = None;
         loop {
             let n = loop {
                 match nix::sys::socket::recv(fd, &mut buf, MsgFlags::MSG_DONTWAIT) {
                     Ok(n) => break n,
                     Err(Errno::EAGAIN) | Err(Errno::EINTR) => {
+                        recorded.get_or_insert_with(|| crate::sys::waits::Waiting::begin(what, "pipe", false));
                         wait::poll_readable(borrow(fd), None, what);
                     }
                     Err(Errno::ECONNRESET) => break 0,

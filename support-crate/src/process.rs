@@ -865,6 +865,7 @@ fn reap_and_forget(st: &mut State) {
 /// the deadline passed.
 #[track_caller]
 fn wait_child(id: u64, deadline: Option<Instant>, what: &str) -> Option<i32> {
+    let mut recorded: Option<crate::sys::waits::Waiting> = None;
     loop {
         let pidfd = {
             let mut st = state();
@@ -875,6 +876,9 @@ fn wait_child(id: u64, deadline: Option<Instant>, what: &str) -> Option<i32> {
             if let Some(code) = try_reap(&mut st, id) {
                 return Some(code);
             }
+            // About to wait: the kernel's deadlock detector learns whom this thread waits for.
+            let name = st.children.iter().find(|c| c.id == id).map(|c| c.name.clone()).unwrap_or_default();
+            recorded.get_or_insert_with(|| crate::sys::waits::Waiting::begin(what, &name, deadline.is_some())).other(pid as u32, 0);
             // Opened under the lock while the child is unreaped, so the pid is still ours.
             // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
             let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };

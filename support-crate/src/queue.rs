@@ -173,6 +173,7 @@ impl<T> std::error::Error for Full<T> {}
 /// ```
 pub struct Queue<T> {
     ring: Ring,
+    name: std::sync::Arc<str>,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -188,6 +189,7 @@ impl<T> Clone for Queue<T> {
     fn clone(&self) -> Self {
         Queue {
             ring: self.ring.clone(),
+            name: self.name.clone(),
             _items: PhantomData,
         }
     }
@@ -255,11 +257,37 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         Self::build(bytes, 0)
     }
 
+    /// Gives the queue a name for the notebook kernel's deadlock reports ("waits for an item
+    /// from queue `jobs`"); default `Queue#N`, numbered in the order queues are made. Name it
+    /// before handing clones to other processes.
+    ///
+    /// ```
+    /// # use multiproc::queue::Queue;
+    /// let q: Queue<i32> = Queue::new().named("jobs");
+    /// assert_eq!(q.name(), "jobs");
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into().into();
+        self
+    }
+
+    /// The queue's name (see [`named`](Queue::named)).
+    ///
+    /// ```
+    /// # use multiproc::queue::Queue;
+    /// let q: Queue<i32> = Queue::new();
+    /// assert!(q.name().starts_with("Queue#"));
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     fn build(capacity: usize, maxsize: u32) -> Self {
         let ring = Ring::new(capacity, maxsize)
             .unwrap_or_else(|e| panic!("cannot create the queue's shared memory: {e}"));
         Queue {
             ring,
+            name: crate::sys::waits::default_name("Queue"),
             _items: PhantomData,
         }
     }
@@ -278,7 +306,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             }
             match deadline {
                 Some(d) if d <= Instant::now() => self.ring.try_put(bytes, what),
-                _ => self.ring.put(bytes, deadline, what),
+                _ => self.ring.put(bytes, deadline, what, &self.name),
             }
         });
         match result {
@@ -336,7 +364,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         RECV_BUF.with_borrow_mut(|buf| {
             let r = match deadline {
                 Some(d) if d <= Instant::now() => self.ring.try_get(buf, what),
-                _ => self.ring.get(buf, deadline, what),
+                _ => self.ring.get(buf, deadline, what, &self.name),
             };
             match r {
                 Try::Ok(()) => Ok(decode(buf, what)),
@@ -624,7 +652,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     /// q.join(); // nothing was put: returns at once
     /// ```
     pub fn join(&self) {
-        self.queue.ring.join(None, "JoinableQueue::join");
+        self.queue.ring.join(None, "JoinableQueue::join", &self.queue.name);
     }
 
     /// Like [`join`](JoinableQueue::join), but gives up after `seconds`; true if all items were done.
@@ -638,7 +666,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     pub fn join_timeout(&self, seconds: f64) -> bool {
         self.queue
             .ring
-            .join(deadline_after(seconds), "JoinableQueue::join_timeout")
+            .join(deadline_after(seconds), "JoinableQueue::join_timeout", &self.queue.name)
     }
 }
 

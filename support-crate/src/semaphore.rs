@@ -20,6 +20,9 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
+use std::sync::Arc;
+
+use crate::sys::waits::{self, Waiting};
 
 use crate::lock::deadline_after;
 use crate::sys::futex::{self, Woken};
@@ -50,11 +53,13 @@ impl SemState {
         false
     }
 
-    fn acquire(&self, deadline: Option<Instant>, what: &str) -> bool {
+    fn acquire(&self, deadline: Option<Instant>, what: &str, name: &str) -> bool {
+        let mut recorded: Option<Waiting> = None;
         loop {
             if self.try_acquire() {
                 return true;
             }
+            recorded.get_or_insert_with(|| Waiting::begin(what, name, deadline.is_some()));
             self.sleepers.fetch_add(1, Ordering::SeqCst);
             let woke = wait::futex_wait(&self.count, 0, deadline, what);
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
@@ -127,6 +132,7 @@ fn new_state(value: u32, max: u32) -> Shared<SemState> {
 #[derive(Clone)]
 pub struct Semaphore {
     state: Shared<SemState>,
+    name: Arc<str>,
 }
 
 impl fmt::Debug for Semaphore {
@@ -150,7 +156,28 @@ impl Semaphore {
     /// assert_eq!(s.get_value(), 3);
     /// ```
     pub fn new(value: u32) -> Semaphore {
-        Semaphore { state: new_state(value, u32::MAX) }
+        Semaphore { state: new_state(value, u32::MAX), name: waits::default_name("Semaphore") }
+    }
+
+    /// Gives it a name for the notebook kernel's deadlock reports (default `Semaphore#N`, numbered
+    /// in the order such objects are made; see [`Lock::named`](crate::lock::Lock::named)).
+    ///
+    /// ```
+    /// let x = multiproc::semaphore::Semaphore::new(1).named("chairs");
+    /// assert_eq!(x.name(), "chairs");
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into().into();
+        self
+    }
+
+    /// Its name (see `named`).
+    ///
+    /// ```
+    /// assert!(multiproc::semaphore::Semaphore::new(1).name().starts_with("Semaphore#"));
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Takes one unit, waiting while the count is 0. Always returns `true` (as Python).
@@ -162,7 +189,7 @@ impl Semaphore {
     /// ```
     #[track_caller]
     pub fn acquire(&self) -> bool {
-        self.state.acquire(None, "Semaphore::acquire")
+        self.state.acquire(None, "Semaphore::acquire", &self.name)
     }
 
     /// Takes one unit, waiting at most `seconds`; `false` if none became available.
@@ -173,7 +200,7 @@ impl Semaphore {
     /// ```
     #[track_caller]
     pub fn acquire_timeout(&self, seconds: f64) -> bool {
-        self.state.acquire(deadline_after(seconds), "Semaphore::acquire_timeout")
+        self.state.acquire(deadline_after(seconds), "Semaphore::acquire_timeout", &self.name)
     }
 
     /// Takes one unit only if available right now.
@@ -251,6 +278,7 @@ impl Semaphore {
 #[derive(Clone)]
 pub struct BoundedSemaphore {
     state: Shared<SemState>,
+    name: Arc<str>,
 }
 
 impl fmt::Debug for BoundedSemaphore {
@@ -269,7 +297,28 @@ impl BoundedSemaphore {
     /// assert_eq!(s.get_value(), 2);
     /// ```
     pub fn new(value: u32) -> BoundedSemaphore {
-        BoundedSemaphore { state: new_state(value, value) }
+        BoundedSemaphore { state: new_state(value, value), name: waits::default_name("BoundedSemaphore") }
+    }
+
+    /// Gives it a name for the notebook kernel's deadlock reports (default `BoundedSemaphore#N`, numbered
+    /// in the order such objects are made; see [`Lock::named`](crate::lock::Lock::named)).
+    ///
+    /// ```
+    /// let x = multiproc::semaphore::BoundedSemaphore::new(1).named("slots");
+    /// assert_eq!(x.name(), "slots");
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into().into();
+        self
+    }
+
+    /// Its name (see `named`).
+    ///
+    /// ```
+    /// assert!(multiproc::semaphore::BoundedSemaphore::new(1).name().starts_with("BoundedSemaphore#"));
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Takes one unit, waiting while the count is 0.
@@ -281,7 +330,7 @@ impl BoundedSemaphore {
     /// ```
     #[track_caller]
     pub fn acquire(&self) -> bool {
-        self.state.acquire(None, "BoundedSemaphore::acquire")
+        self.state.acquire(None, "BoundedSemaphore::acquire", &self.name)
     }
 
     /// Takes one unit, waiting at most `seconds`.
@@ -293,7 +342,7 @@ impl BoundedSemaphore {
     /// ```
     #[track_caller]
     pub fn acquire_timeout(&self, seconds: f64) -> bool {
-        self.state.acquire(deadline_after(seconds), "BoundedSemaphore::acquire_timeout")
+        self.state.acquire(deadline_after(seconds), "BoundedSemaphore::acquire_timeout", &self.name)
     }
 
     /// Takes one unit only if available right now.

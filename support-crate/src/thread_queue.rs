@@ -159,6 +159,7 @@ impl<S: Store> Shared<S> {
 
     #[track_caller]
     fn put_until(&self, item: S::Item, deadline: Option<Instant>, what: &str) -> Result<(), Full<S::Item>> {
+        let mut recorded: Option<crate::sys::waits::Waiting> = None;
         let mut state = self.lock();
         loop {
             if state.closed {
@@ -170,6 +171,7 @@ impl<S: Store> Shared<S> {
             if passed(deadline) {
                 return Err(Full(item));
             }
+            recorded.get_or_insert_with(|| crate::sys::waits::Waiting::begin(what, "thread queue", deadline.is_some()));
             state = wait::condvar_wait(&self.room_came, state, deadline, what);
         }
         state.items.push(item);
@@ -181,6 +183,7 @@ impl<S: Store> Shared<S> {
 
     #[track_caller]
     fn get_until(&self, deadline: Option<Instant>, what: &str) -> Result<S::Item, Empty> {
+        let mut recorded: Option<crate::sys::waits::Waiting> = None;
         let mut state = self.lock();
         loop {
             if let Some(item) = state.items.pop() {
@@ -194,6 +197,7 @@ impl<S: Store> Shared<S> {
             if passed(deadline) {
                 return Err(Empty { closed: false });
             }
+            recorded.get_or_insert_with(|| crate::sys::waits::Waiting::begin(what, "thread queue", deadline.is_some()));
             state = wait::condvar_wait(&self.item_came, state, deadline, what);
         }
     }
@@ -220,11 +224,13 @@ impl<S: Store> Shared<S> {
 
     #[track_caller]
     fn join_until(&self, deadline: Option<Instant>, what: &str) -> bool {
+        let mut recorded: Option<crate::sys::waits::Waiting> = None;
         let mut state = self.lock();
         while state.unfinished > 0 {
             if passed(deadline) {
                 return false;
             }
+            recorded.get_or_insert_with(|| crate::sys::waits::Waiting::begin(what, "thread queue", deadline.is_some()));
             state = wait::condvar_wait(&self.all_done, state, deadline, what);
         }
         true

@@ -12,7 +12,7 @@
 //! (publishing: rate limits, coalescing, late output), `lifecycle.rs` (process exits, the end
 //! of a cell), `outputs.rs` (the canonical replay), `lines.rs`, `receiver.rs`, `cleanup.rs`,
 //! `control.rs`; threads of the runtime: `frames.rs` (the format), `thread_writer.rs` (the
-//! runtime's side), `threads.rs` (the kernel's side).
+//! runtime's side), `threads.rs` (the kernel's side); `lens/`: the deadlock detector.
 
 #![allow(dead_code)]
 
@@ -22,6 +22,7 @@ pub mod control;
 mod emit;
 pub mod frames;
 pub mod labels;
+pub mod lens;
 mod lifecycle;
 pub mod lines;
 mod markers;
@@ -134,6 +135,8 @@ pub struct State {
     labels: bool,
     /// Names from `Hello` of processes whose `Started` has not come yet (`labels.rs`).
     names: HashMap<i32, String>,
+    /// The deadlock detector's memory (`lens/deadlock.rs`).
+    deadlock: lens::deadlock::Detector,
 }
 
 /// Messages from the supervisor to the evaluator.
@@ -164,6 +167,8 @@ impl Supervisor {
     /// Binds the receiver, sets `MULTIPROC_KERNEL_SOCKET` in the kernel's environment (so the
     /// runtime inherits it) and starts the supervisor thread.
     pub fn start(page: &'static ControlPage, publisher: Publisher, input: Arc<dyn InputProvider>) -> std::io::Result<Supervisor> {
+        // The wait-for table of the deadlock detector, inherited by the runtime like the page.
+        lens::deadlock::create_table();
         let receiver = Receiver::bind()?;
         let base = receiver.base().to_string();
         // SAFETY: set before the evcxr context (and its runtime) exists.

@@ -43,6 +43,9 @@ impl Worker {
                 self.flush_pending(&mut st);
             }
             self.check_cells(&mut st);
+            if st.deadlock.due() {
+                self.look_for_deadlock(&mut st);
+            }
             if last_tick.elapsed() > Duration::from_millis(500) {
                 last_tick = Instant::now();
                 self.roll_windows(&mut st);

@@ -8,4 +8,5 @@ pub mod ring;
 pub mod report;
 pub mod perturb;
 pub(crate) mod proc_state;
+pub mod waits;
 pub mod thread_label;

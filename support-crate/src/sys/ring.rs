@@ -433,8 +433,9 @@ impl Ring {
     }
 
     /// Puts one item, waiting for room until `deadline`. Returns `WouldBlock` on timeout.
-    pub fn put(&self, bytes: &[u8], deadline: Option<Instant>, what: &str) -> Try<()> {
+    pub fn put(&self, bytes: &[u8], deadline: Option<Instant>, what: &str, name: &str) -> Try<()> {
         let c = &self.header().consumer;
+        let mut recorded: Option<super::waits::Waiting> = None;
         loop {
             let seq = c.get_seq.load(Ordering::Acquire);
             match self.try_put(bytes, what) {
@@ -449,6 +450,7 @@ impl Ring {
             if c.get_seq.load(Ordering::SeqCst) != seq {
                 continue;
             }
+            recorded.get_or_insert_with(|| super::waits::Waiting::begin(what, name, deadline.is_some()));
             if wait::futex_wait(&c.get_seq, seq, deadline, what) == Woken::TimedOut {
                 return self.try_put(bytes, what);
             }
@@ -456,8 +458,9 @@ impl Ring {
     }
 
     /// Takes one item into `out`, waiting until `deadline`. `WouldBlock` means timed out.
-    pub fn get(&self, out: &mut Vec<u8>, deadline: Option<Instant>, what: &str) -> Try<()> {
+    pub fn get(&self, out: &mut Vec<u8>, deadline: Option<Instant>, what: &str, name: &str) -> Try<()> {
         let p = &self.header().producer;
+        let mut recorded: Option<super::waits::Waiting> = None;
         loop {
             let seq = p.put_seq.load(Ordering::Acquire);
             match self.try_get(out, what) {
@@ -471,6 +474,7 @@ impl Ring {
             if p.put_seq.load(Ordering::SeqCst) != seq {
                 continue;
             }
+            recorded.get_or_insert_with(|| super::waits::Waiting::begin(what, name, deadline.is_some()));
             if wait::futex_wait(&p.put_seq, seq, deadline, what) == Woken::TimedOut {
                 return self.try_get(out, what);
             }
@@ -514,13 +518,15 @@ impl Ring {
     }
 
     /// Waits until every item put was marked done. False on timeout.
-    pub fn join(&self, deadline: Option<Instant>, what: &str) -> bool {
+    pub fn join(&self, deadline: Option<Instant>, what: &str, name: &str) -> bool {
         let h = self.header();
+        let mut recorded: Option<super::waits::Waiting> = None;
         loop {
             let n = h.unfinished.load(Ordering::Acquire);
             if n == 0 {
                 return true;
             }
+            recorded.get_or_insert_with(|| super::waits::Waiting::begin(what, name, deadline.is_some()));
             if wait::futex_wait(&h.unfinished, n, deadline, what) == Woken::TimedOut {
                 return h.unfinished.load(Ordering::Acquire) == 0;
             }

@@ -1,0 +1,108 @@
+"""Overhead of the deadlock detector's wait-for records on the support crate's lock and queue.
+
+Builds the `lock` and `queue` benches (support-crate/benches) twice: at a base commit without
+the records (default: the merge base with `main` of the commit that added them, given with
+--base) and at the working tree. Then runs them interleaved, base / new-off / new-on, so the
+three are measured in the same run on the same machine state:
+
+- *off*: the new code outside the kernel (no wait table: a record is one `OnceLock` look);
+- *on*: the new code with a wait table mapped, as inside the kernel (a memfd made here and
+  passed in `MULTIPROC_KERNEL_WAITS_FD`), so every wait that sleeps writes a record.
+
+Prints one line per figure: the best over all rounds of each run's best repetition (on a shared,
+loaded machine the best is the figure least disturbed by others), and the ratios new/base
+(1.00 = no change; for items/s, below 1 is slower).
+
+    python3 benchmarks/wait_records_bench.py --base e9bb495 [--rounds 15] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCHES = ["lock", "queue"]
+TABLE_BYTES = 1024 * 128  # multiproc::sys::waits::TABLE_BYTES
+
+
+def build(tree: Path, target: Path, keep: Path) -> dict[str, Path]:
+    """Builds the benches of `tree` into `target` and copies them into `keep` (the next build
+    may reuse the same file names); returns bench name -> executable."""
+    out = {}
+    for b in BENCHES:
+        proc = subprocess.run(
+            ["cargo", "bench", "--locked", "-p", "multiproc", "--bench", b, "--no-run", "--message-format=json"],
+            cwd=tree, env={**os.environ, "CARGO_TARGET_DIR": str(target)}, capture_output=True, text=True, check=True,
+        )
+        for line in proc.stdout.splitlines():
+            msg = json.loads(line)
+            if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg["target"]["name"] == b:
+                keep.mkdir(parents=True, exist_ok=True)
+                out[b] = keep / b
+                shutil.copy2(msg["executable"], out[b])
+    return out
+
+
+def run(exe: Path, quick: bool, table_fd: int | None) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MULTIPROC_KERNEL")}
+    if quick:
+        env["MULTIPROC_BENCH_QUICK"] = "1"
+    fds = ()
+    if table_fd is not None:
+        env["MULTIPROC_KERNEL_WAITS_FD"] = str(table_fd)
+        fds = (table_fd,)
+    proc = subprocess.run([str(exe)], env=env, pass_fds=fds, capture_output=True, text=True, check=True)
+    res = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH "):
+            d = json.loads(line[6:])
+            # The fastest repetition: the least disturbed by other load on a shared machine.
+            res[f"{d['key']} ({d['unit']})"] = d["max"] if d["better"] == "higher" else d["min"]
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", default="main", help="commit without the wait records")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    target = REPO / "target"
+    with tempfile.TemporaryDirectory() as tmp:
+        base_tree = Path(tmp) / "base"
+        subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), a.base], cwd=REPO, check=True, capture_output=True)
+        # Two target folders: cargo hashes a path package relative to its workspace, so the
+        # base tree's build would overwrite ours in a shared folder (and count as fresh).
+        base = build(base_tree, target.with_name("target-bench-base"), Path(tmp) / "base-bin")
+        new = build(REPO, target, Path(tmp) / "new-bin")
+        fd = os.memfd_create("waits-bench", 0)
+        os.ftruncate(fd, TABLE_BYTES)
+        results: dict[str, dict[str, list[float]]] = {}
+        for round_ in range(a.rounds):
+            for b in BENCHES:
+                trio = [("base", base[b], None), ("off", new[b], None), ("on", new[b], fd)]
+                # A different order each round, so a slow spell of the machine is not always
+                # charged to the same variant.
+                k = round_ % 3
+                for label, exe, table in trio[k:] + trio[:k]:
+                    for key, value in run(exe, a.quick, table).items():
+                        results.setdefault(key, {}).setdefault(label, []).append(value)
+        subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False, capture_output=True)
+    print(f"{'figure':48} {'base':>10} {'off':>10} {'on':>10} {'off/base':>9} {'on/base':>8}")
+    for key, by in results.items():
+        best = max if "/s" in key else min
+        m = {k: best(v) for k, v in by.items()}
+        print(f"{key:48} {m['base']:10.2f} {m['off']:10.2f} {m['on']:10.2f} {m['off'] / m['base']:9.3f} {m['on'] / m['base']:8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+//! Lenses on what a cell's processes and threads do, read while the cell runs: the deadlock
+//! detector (`deadlock.rs`, rendered by `deadlock_render.rs`).
+
+pub mod deadlock;
+pub mod deadlock_render;
