@@ -62,6 +62,7 @@ RUN_DIR = REPO / "target" / "rootfs-test"
 SRC = "/opt/rust-concurrency/src"
 TARGET = SRC + "/target"
 REGISTRY = "/opt/rust/registry"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # What the base image (python:3.11.x-slim-bookworm) sets before the Dockerfile's own ENV lines.
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
@@ -160,6 +161,10 @@ def in_rootfs(layers: dict, command: str, env: dict, *, uid: int | None = None, 
         'mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"',
         'mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"',
         'mount --bind /etc/resolv.conf "$root/etc/resolv.conf"',
+        # This machine's trust store over the image's (read-only, in no layer): HTTPS from CI
+        # machines may pass a proxy whose certificate authority only the machine trusts.
+        f'if [ -f "$root{CA_BUNDLE}" ] && [ -f {CA_BUNDLE} ]; then mount --bind {CA_BUNDLE} "$root{CA_BUNDLE}";'
+        f' mount -o remount,bind,ro "$root{CA_BUNDLE}"; fi',
     ]
     if home is not None:
         lines.append(f'mount --bind {shlex.quote(str(home))} "$root"{shlex.quote(env["HOME"])}')
