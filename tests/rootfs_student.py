@@ -6,7 +6,8 @@ volume is), using only what the image installed (its Python, its kernelspec, /op
 
 1. starts a Jupyter server the way the image's CMD does and, through its REST API, lists the
    kernelspecs and starts a kernel (the server launches it as this user), then stops it;
-2. starts two kernels at once with jupyter_client and times each one's first cell;
+2. starts two kernels at once with jupyter_client and times each one's first cell (from the
+   kernels' start);
 3. runs the lessons named on the command line through nbclient.
 
 Everything it finds goes to ``$HOME/results/`` (results.json and the executed notebooks); the
@@ -111,6 +112,7 @@ def two_kernels() -> dict:
     """Two kernels started at once; each one's first cell is timed from its execute request."""
     managers = [KernelManager(kernel_name=KERNEL) for _ in range(2)]
     results: list[dict] = [{}, {}]
+    launched = time.monotonic()
     for km in managers:
         km.start_kernel()
     clients = [km.client() for km in managers]
@@ -125,8 +127,10 @@ def two_kernels() -> dict:
             reply = kc.execute_interactive(
                 f'println!("kernel {i} says {{}}", 40 + 2);', timeout=600,
                 output_hook=lambda m: outputs.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
-            results[i] = {"seconds": round(time.monotonic() - started, 2), "status": reply["content"]["status"],
-                          "stdout": "".join(outputs)}
+            # From the start of both kernels: a kernel that compiles the support crate at
+            # start-up is slow here, though its cell itself then is not.
+            results[i] = {"seconds": round(time.monotonic() - launched, 2), "cell_seconds": round(time.monotonic() - started, 2),
+                          "status": reply["content"]["status"], "stdout": "".join(outputs)}
         except Exception as e:
             results[i] = {"error": f"{type(e).__name__}: {e}"}
 
