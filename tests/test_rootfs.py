@@ -205,6 +205,11 @@ def layer_key(*parts: str) -> str:
 @pytest.fixture(scope="module")
 def image():
     """Builds the image's root filesystem (cached layers + this run's root-owned layers)."""
+    if not os.environ.get("RC_ROOTFS_TEST"):
+        # Opt-in until a clean CI run has measured it: cold, this test builds a Debian image with
+        # the kernel inside (25-60 min on 2 cores), which would take CI past its 60-minute aim.
+        pytest.skip("the root-filesystem test runs with `make test-rootfs` (RC_ROOTFS_TEST=1): "
+                    "cold it builds a Debian image with the kernel inside (25-60 min on 2 cores)")
     why = unavailable()
     if why:
         if os.environ.get("CI"):
