@@ -21,11 +21,12 @@ UNATTENDED := MULTIPROC_UNATTENDED=1 MULTIPROC_TIME_SCALE=0.01
 # The kernel binary the Python tests drive (tests/conftest.py reads RC_KERNEL_BIN).
 export RC_KERNEL_BIN ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release/rust-concurrency-kernel
 
-.PHONY: help install lab test cargo-test pytest check-notebooks slides uninstall clean bench
+.PHONY: help install lab test test-rootfs cargo-test pytest check-notebooks slides uninstall clean bench
 
 help:
 	@echo "make lab              install everything and open JupyterLab on notebooks/"
 	@echo "make test             install everything and run every test"
+	@echo "make test-rootfs      the Binder image's steps in a Debian root filesystem (root; slow cold)"
 	@echo "make slides           execute every notebook and export reveal.js decks into slides/"
 	@echo "make check-notebooks  run every notebook unattended in the kernel and check its output"
 	@echo "make uninstall        remove the kernelspec and the compile cache"
@@ -80,3 +81,8 @@ clean:
 bench: install
 	@if [ -f benchmarks/run.py ]; then $(PY) benchmarks/run.py; \
 	else echo "make bench: benchmarks/run.py is missing, nothing to run" >&2; exit 1; fi
+
+# The Binder/JupyterHub image reproduced in a Debian root filesystem (tests/test_rootfs.py): needs
+# root and debootstrap; cold, it takes 25-60 min on 2 cores (cached in ~/.cache/rust-concurrency-ci).
+test-rootfs: install
+	RC_ROOTFS_TEST=1 $(PY) -m pytest tests/test_rootfs.py -v

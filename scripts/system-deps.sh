@@ -10,7 +10,8 @@
 #           28-MessagePassingMPI builds its programs against rsmpi, whose bindgen needs libclang,
 #           and runs them with mpiexec)
 #   slides  lab + npm (scripts/web-assets.sh fetches reveal.js from the npm registry)
-#   test    slides + Chromium (tests/test_slides.py renders every deck in it)
+#   test    slides + Chromium (tests/test_slides.py renders every deck in it) + debootstrap
+#           (tests/test_rootfs.py builds a Debian root filesystem to run binder/Dockerfile's steps)
 #
 # What is missing is installed with apt-get (Debian, Ubuntu) when this runs as root or sudo works
 # without a password; otherwise it stops, before anything is built, with one line saying what to
@@ -37,6 +38,7 @@ fi
 if [ "$what" = test ]; then
     command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
         || command -v google-chrome >/dev/null || need+=(chromium)
+    command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
