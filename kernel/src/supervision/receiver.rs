@@ -170,19 +170,7 @@ impl Receiver {
             return Ok(Some(d));
         }
         if let Some(dg) = self.recv_datagram()? {
-            for i in 0..2 {
-                let mut left = queued_bytes(self.streams[i].0.as_raw_fd());
-                while left > 0 {
-                    match self.recv_stream(i, left)? {
-                        Some(d) => {
-                            left = left.saturating_sub(d.data.len());
-                            self.queued.push_back(d);
-                        }
-                        None => break,
-                    }
-                }
-            }
-            self.queued.push_back(dg);
+            self.queue_after_waiting_streams(dg)?;
             return Ok(self.queued.pop_front());
         }
         for k in 0..2 {
@@ -195,25 +183,32 @@ impl Receiver {
         Ok(None)
     }
 
+    /// Queues `dg` after the stream bytes that were waiting when it was read (each stream's
+    /// bytes at that moment, not more), so output written before a message is handled first.
+    fn queue_after_waiting_streams(&mut self, dg: Datagram) -> io::Result<()> {
+        for i in 0..2 {
+            let mut left = queued_bytes(self.streams[i].0.as_raw_fd());
+            while left > 0 {
+                match self.recv_stream(i, left)? {
+                    Some(d) => {
+                        left = left.saturating_sub(d.data.len());
+                        self.queued.push_back(d);
+                    }
+                    None => break,
+                }
+            }
+        }
+        self.queued.push_back(dg);
+        Ok(())
+    }
+
     /// Reads every datagram waiting on the socket into the read-ahead queue, each after the
     /// stream bytes that were waiting when it was read (the order `recv` keeps), without
     /// handing anything out; returns the queue to look into. For a question that must not wait
     /// for its turn (labelled output: the name a process sent before the line now at hand).
     pub fn read_ahead(&mut self) -> io::Result<&VecDeque<Datagram>> {
         while let Some(dg) = self.recv_datagram()? {
-            for i in 0..2 {
-                let mut left = queued_bytes(self.streams[i].0.as_raw_fd());
-                while left > 0 {
-                    match self.recv_stream(i, left)? {
-                        Some(d) => {
-                            left = left.saturating_sub(d.data.len());
-                            self.queued.push_back(d);
-                        }
-                        None => break,
-                    }
-                }
-            }
-            self.queued.push_back(dg);
+            self.queue_after_waiting_streams(dg)?;
         }
         Ok(&self.queued)
     }
