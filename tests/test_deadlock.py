@@ -9,6 +9,10 @@ holder, a read outside the crate, a daemon); they must end by themselves with no
 How fast the report comes is measured from the cell's last line before it blocks; the
 issue asks for "within a second". The assertion allows more (a loaded 2-core CI machine can
 delay the kernel's check), and the figure is printed for BENCHMARKS.md.
+
+The picture (the SVG in the report's HTML) is rendered in headless Chromium, offline, and
+measured there: one box per party with its name inside, an arrow from each party to the one it
+waits for, labelled with the lock, and nothing drawn outside its box or the picture.
 """
 
 from __future__ import annotations
@@ -157,9 +161,7 @@ for d in diners { d.join().unwrap(); }
     assert took < REPORT_WITHIN, took
 
 
-def test_two_locks_taken_in_opposite_orders(fresh_kernel):
-    km, kc = fresh_kernel
-    code = r"""
+TWO_LOCKS = r"""
 let a = Lock::new().named("a");
 let b = Lock::new().named("b");
 let both = Barrier::new(2);
@@ -177,7 +179,11 @@ println!("started");
 p.join();
 q.join();
 """
-    report, took, _ = until_deadlock(km, kc, code, "started")
+
+
+def test_two_locks_taken_in_opposite_orders(fresh_kernel):
+    km, kc = fresh_kernel
+    report, took, _ = until_deadlock(km, kc, TWO_LOCKS, "started")
     TIMES["two locks"] = took
     text = text_of(report)
     ab, ba = pid_of(text, "AB"), pid_of(text, "BA")
@@ -342,6 +348,119 @@ println!("all ate");
     res = run_cell(kc, code, timeout=180)
     no_report(res)
     assert "all ate" in res.stdout
+
+
+# What Chromium measured of the picture: every box with the text drawn on it, every arrow with
+# its ends and its label, all in the page's pixels (getBoundingClientRect: text as laid out in
+# the real font, not as the renderer estimated it).
+MEASURE_SVG = r"""() => {
+  const svgs = document.querySelectorAll('svg');
+  const svg = svgs[0];
+  if (!svg) return {svgs: 0};
+  const box = e => { const r = e.getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+  const point = (e, x, y) => { const p = svg.createSVGPoint(); p.x = x; p.y = y; const q = p.matrixTransform(e.getScreenCTM()); return [q.x, q.y]; };
+  const kids = Array.from(svg.children);
+  const boxes = [], arrows = [];
+  kids.forEach((e, i) => {
+    const next = kids[i + 1];
+    const label = next && next.tagName === 'text' ? {text: next.textContent, box: box(next)} : null;
+    if (e.tagName === 'rect') boxes.push({box: box(e), label});
+    if (e.tagName === 'line') arrows.push({
+      from: point(e, e.x1.baseVal.value, e.y1.baseVal.value),
+      to: point(e, e.x2.baseVal.value, e.y2.baseVal.value),
+      marker: e.getAttribute('marker-end'), label});
+  });
+  return {svgs: svgs.length, svg: box(svg), boxes, arrows,
+          markers: svg.querySelectorAll('defs marker path').length,
+          scripts: document.querySelectorAll('script').length};
+}"""
+
+
+def _inside(inner: dict, outer: dict, slack: float = 0.5) -> bool:
+    return (inner["left"] >= outer["left"] - slack and inner["top"] >= outer["top"] - slack
+            and inner["right"] <= outer["right"] + slack and inner["bottom"] <= outer["bottom"] + slack)
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
+
+
+def _nearest_box(point, boxes) -> int:
+    def distance(b):
+        x, y = point
+        dx = max(b["box"]["left"] - x, 0, x - b["box"]["right"])
+        dy = max(b["box"]["top"] - y, 0, y - b["box"]["bottom"])
+        return (dx * dx + dy * dy) ** 0.5
+    return min(range(len(boxes)), key=lambda k: distance(boxes[k]))
+
+
+def render_picture(browser, html: str, tmp_path) -> dict:
+    """Writes the report's HTML into a page of its own, opens it in Chromium with every request
+    refused (the picture must need none), and returns MEASURE_SVG's figures."""
+    page_file = tmp_path / "deadlock.html"
+    page_file.write_text(f'<!doctype html><html><head><meta charset="utf-8"></head><body>{html}</body></html>', encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    requests = []
+    context.route(lambda url: not url.startswith(page_file.as_uri()), lambda route: route.abort("internetdisconnected"))
+    page = context.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    try:
+        page.goto(page_file.as_uri())
+        figures = page.evaluate(MEASURE_SVG)
+        page.screenshot(path=str(tmp_path / "deadlock.png"))
+    finally:
+        context.close()
+    figures["requests"] = [u for u in requests if u != page_file.as_uri()]
+    return figures
+
+
+def assert_picture_of_cycle(figures: dict, cycle: list[tuple[str, str]]) -> None:
+    """``cycle``: (the party's name as the box shows it, the lock it waits for, in backticks), in
+    the order of the cycle; each party waits for the next one."""
+    shown = f"measured: {figures}"
+    assert figures["svgs"] == 1 and figures["scripts"] == 0 and not figures["requests"], shown
+    boxes, arrows = figures["boxes"], figures["arrows"]
+    assert len(boxes) == len(cycle) and len(arrows) == len(cycle), shown
+    names = [b["label"]["text"] if b["label"] else None for b in boxes]
+    assert sorted(names) == sorted(who for who, _ in cycle), shown
+    for b in boxes:
+        # The name is drawn inside its box, and the box inside the picture.
+        assert _inside(b["label"]["box"], b["box"]), f"{b['label']['text']!r} overflows its box: {b}"
+        assert _inside(b["box"], figures["svg"]), f"box {b['label']['text']!r} outside the picture: {b}"
+    waits_for = {who: (lock, cycle[(k + 1) % len(cycle)][0]) for k, (who, lock) in enumerate(cycle)}
+    assert figures["markers"] == 1, shown
+    for a in arrows:
+        assert a["marker"] == "url(#dl-arrow)", shown
+        start, end = names[_nearest_box(a["from"], boxes)], names[_nearest_box(a["to"], boxes)]
+        assert a["label"] is not None, shown
+        # Each arrow goes from a party to the one holding what it waits for, labelled with the lock.
+        assert (a["label"]["text"], end) == waits_for[start], f"arrow {start} -> {end} labelled {a['label']['text']!r}: {shown}"
+        # The arrows start and end outside the boxes (at their edges), and their labels cover no box.
+        for p in (a["from"], a["to"]):
+            assert not any(_inside({"left": p[0], "top": p[1], "right": p[0], "bottom": p[1]}, b["box"], slack=-0.5) for b in boxes), f"arrow end {p} inside a box: {shown}"
+        assert _inside(a["label"]["box"], figures["svg"]), f"label {a['label']['text']!r} outside the picture: {shown}"
+        assert not any(_overlap(a["label"]["box"], b["box"]) for b in boxes), f"label {a['label']['text']!r} covers a box: {shown}"
+
+
+def test_the_picture_of_three_philosophers_renders_in_chromium(fresh_kernel, browser, tmp_path):
+    """The SVG the kernel sends, rendered by Chromium: one box per philosopher with its name inside,
+    an arrow from each to the next labelled with the fork it waits for, nothing outside its box."""
+    km, kc = fresh_kernel
+    report, _, _ = until_deadlock(km, kc, PHILOSOPHERS, "all seated")
+    text = text_of(report)
+    who = [f"Philosopher-{i} (pid {pid_of(text, f'Philosopher-{i}')})" for i in (1, 2, 3)]
+    figures = render_picture(browser, report["data"]["text/html"], tmp_path)
+    assert_picture_of_cycle(figures, [(who[0], "`fork 2`"), (who[1], "`fork 3`"), (who[2], "`fork 1`")])
+
+
+def test_the_picture_of_two_locks_renders_in_chromium(fresh_kernel, browser, tmp_path):
+    """Two parties: their two arrows run side by side, each labelled, each from one box to the other."""
+    km, kc = fresh_kernel
+    report, _, _ = until_deadlock(km, kc, TWO_LOCKS, "started")
+    text = text_of(report)
+    ab, ba = f"AB (pid {pid_of(text, 'AB')})", f"BA (pid {pid_of(text, 'BA')})"
+    figures = render_picture(browser, report["data"]["text/html"], tmp_path)
+    assert_picture_of_cycle(figures, [(ab, "`b`"), (ba, "`a`")])
 
 
 def test_report_times(capsys):
