@@ -236,16 +236,6 @@ fn returned_text<R: Debug + 'static>(r: &R) -> String {
     }
 }
 
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_string()
-    }
-}
-
 /// The name the run's own process gets (the kernel's bookkeeping and the panic hook use it;
 /// inside the run `current_process()` says the exploring process's name).
 const RUN_NAME: &str = "explore-run";
@@ -308,7 +298,7 @@ where
         }
         let result = match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(r) => returned_text(&r),
-            Err(payload) => format!("\0panicked: {}", panic_text(&*payload)),
+            Err(payload) => format!("\0panicked: {}", crate::pool::panic_text(&*payload)),
         };
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
