@@ -21,6 +21,7 @@ import json
 import os
 import queue
 import re
+import signal
 import tempfile
 import threading
 import time
@@ -121,7 +122,9 @@ def test_dining_philosophers_across_processes_name_the_cycle(fresh_kernel):
     html = report["data"]["text/html"]
     assert "<svg" in html and "<script" not in html
     for i in (1, 2, 3):
-        assert f"Philosopher-{i} (pid" in html and f"`fork {i}`" in html
+        assert f"Philosopher-{i} (pid" in html and f"<code>fork {i}</code>" in html
+    # The backticks of the words are code marks: the HTML shows code, not the marks.
+    assert "`" not in html, html
     assert took < REPORT_WITHIN, took
     # The usual stop ends the cell and its processes.
     assert reply["status"] == "error" and reply["ename"] == "Interrupted"
@@ -232,6 +235,48 @@ go.set();
     assert re.search(rf"MainProcess \(pid \d+\) waits for Child \(pid {c}\) to end \(join\)", text), text
 
 
+MANAGER_ALIVE = r"""
+let mgr = Manager::start();
+let tally = mgr.dict::<String, u32>();
+let a = Lock::new().named("a");
+let b = Lock::new().named("b");
+let both = Barrier::new(2);
+let mut p = {
+    let (a, b, both, tally) = (a.clone(), b.clone(), both.clone(), tally.clone());
+    Process::new(move || { tally.insert("AB".into(), 1); let _a = a.lock(); both.wait().unwrap(); let _b = b.lock(); }).name("AB")
+};
+let mut q = {
+    let (a, b, both, tally) = (a.clone(), b.clone(), both.clone(), tally.clone());
+    Process::new(move || { tally.insert("BA".into(), 1); let _b = b.lock(); both.wait().unwrap(); let _a = a.lock(); }).name("BA")
+};
+p.start();
+q.start();
+println!("started");
+p.join();
+q.join();
+"""
+
+
+def test_a_deadlock_while_a_manager_server_lives_is_reported(fresh_kernel):
+    # The Manager's server sits in `accept` between requests: only a client's call can wake
+    # it, and every client is stuck, so the two processes' lock cycle is reported, with the
+    # server among those waiting.
+    km, kc = fresh_kernel
+    report, took, reply = until_deadlock(km, kc, MANAGER_ALIVE, "started")
+    TIMES["two locks, a Manager alive"] = took
+    text = text_of(report)
+    ab, ba = pid_of(text, "AB"), pid_of(text, "BA")
+    first, second = sorted([("AB", ab, "a", "b"), ("BA", ba, "b", "a")], key=lambda t: t[1])
+    assert text.startswith(
+        f"Deadlock: {first[0]} (pid {first[1]}) holds lock `{first[2]}` and waits for lock `{first[3]}`, "
+        f"held by {second[0]} (pid {second[1]}), which waits for lock `{second[3]}`, held by {first[0]} (pid {first[1]})."
+    ), text
+    server = pid_of(text, "Manager-1")
+    assert f"Manager-1 (pid {server}) is a manager's server waiting for a request, which only a client can send" in text, text
+    assert took < REPORT_WITHIN, took
+    assert reply["status"] == "error" and reply["ename"] == "Interrupted"
+
+
 # --- near-misses: they look stuck for a while, but something can still make progress --------
 
 
@@ -321,6 +366,84 @@ println!("got {}", q.get());
     assert "got letter" in res.stdout
 
 
+def test_a_client_waiting_for_a_slow_manager_is_not_a_deadlock(kernel):
+    # A Writer holds `pen` and waits for the Manager's answer, a Waiter waits for `pen`, the
+    # main process joins them: all asleep in crate waits, and the server idle in `accept`
+    # (this test stops it with SIGSTOP for 2 s, as a loaded machine might leave it
+    # unscheduled). The Writer's request is already in the server's socket, so the server
+    # will answer and everyone finishes: no report.
+    km, kc = kernel
+    where = tempfile.mkdtemp()
+    pid_fifo, go_fifo = os.path.join(where, "pid"), os.path.join(where, "go")
+    os.mkfifo(pid_fifo)
+    os.mkfifo(go_fifo)
+    stopped = []
+
+    def stop_the_server_for_a_while():
+        with open(pid_fifo) as f:  # the cell writes the server's pid, then waits for "go"
+            server = int(f.read())
+        os.kill(server, signal.SIGSTOP)
+        stopped.append(server)
+        with open(go_fifo, "w") as f:
+            f.write("go")
+        time.sleep(2.0)  # eight looks of the detector with the server stopped
+        os.kill(server, signal.SIGCONT)
+
+    helper = threading.Thread(target=stop_the_server_for_a_while)
+    helper.start()
+    code = rf"""
+let mgr = Manager::start();
+let tally = mgr.dict::<String, u32>();
+let pen = Lock::new().named("pen");
+let held = Event::new().named("held");
+std::fs::write({json.dumps(pid_fifo)}, mgr.pid().to_string()).unwrap();
+std::fs::read_to_string({json.dumps(go_fifo)}).unwrap(); // the server is stopped now
+let mut writer = {{ let (pen, held, tally) = (pen.clone(), held.clone(), tally.clone());
+    Process::new(move || {{ let _g = pen.lock(); held.set(); tally.insert("writer".into(), 1); }}).name("Writer") }};
+writer.start();
+held.wait();
+let mut waiter = {{ let pen = pen.clone(); Process::new(move || {{ let _g = pen.lock(); }}).name("Waiter") }};
+waiter.start();
+writer.join();
+waiter.join();
+println!("tally {{:?}}", tally.get("writer"));
+"""
+    try:
+        res = run_cell(kc, code, timeout=180)
+    finally:
+        helper.join(timeout=60)
+    assert stopped, "the server was never stopped"
+    no_report(res)
+    assert "tally Some(1)" in res.stdout
+
+
+def test_a_manager_in_use_is_not_a_deadlock(kernel):
+    # Four processes count to 50 each in the Manager's dict, one `pen` lock around each
+    # read-and-write, while the main process joins them: at every moment someone waits for
+    # the lock or for the server, and the server works or has a client waiting.
+    km, kc = kernel
+    code = r"""
+let mgr = Manager::start();
+let counts = mgr.dict::<String, u32>();
+let pen = Lock::new().named("pen");
+counts.insert("n".into(), 0);
+let mut workers: Vec<Process> = (0..4).map(|_| {
+    let (pen, counts) = (pen.clone(), counts.clone());
+    Process::new(move || for _ in 0..50 {
+        let _g = pen.lock();
+        let n = counts.get("n").unwrap();
+        counts.insert("n".into(), n + 1);
+    })
+}).collect();
+for w in &mut workers { w.start(); }
+for w in &workers { w.join(); }
+println!("n = {}", counts.get("n").unwrap());
+"""
+    res = run_cell(kc, code, timeout=180)
+    no_report(res)
+    assert "n = 200" in res.stdout
+
+
 def test_philosophers_who_give_up_and_retry_are_not_reported(kernel):
     km, kc = kernel
     # Every philosopher takes its left fork and then waits at most 50 ms for the right one,
@@ -363,7 +486,7 @@ MEASURE_SVG = r"""() => {
   const boxes = [], arrows = [];
   kids.forEach((e, i) => {
     const next = kids[i + 1];
-    const label = next && next.tagName === 'text' ? {text: next.textContent, box: box(next)} : null;
+    const label = next && next.tagName === 'text' ? {text: next.textContent, box: box(next), font: getComputedStyle(next).fontFamily} : null;
     if (e.tagName === 'rect') boxes.push({box: box(e), label});
     if (e.tagName === 'line') arrows.push({
       from: point(e, e.x1.baseVal.value, e.y1.baseVal.value),
@@ -415,8 +538,9 @@ def render_picture(browser, html: str, tmp_path) -> dict:
 
 
 def assert_picture_of_cycle(figures: dict, cycle: list[tuple[str, str]]) -> None:
-    """``cycle``: (the party's name as the box shows it, the lock it waits for, in backticks), in
-    the order of the cycle; each party waits for the next one."""
+    """``cycle``: (the party's name as the box shows it, the lock it waits for), in the order of
+    the cycle; each party waits for the next one. A lock's name is drawn as code: in a monospace
+    font, without the backticks the plain text uses as code marks."""
     shown = f"measured: {figures}"
     assert figures["svgs"] == 1 and figures["scripts"] == 0 and not figures["requests"], shown
     boxes, arrows = figures["boxes"], figures["arrows"]
@@ -435,6 +559,7 @@ def assert_picture_of_cycle(figures: dict, cycle: list[tuple[str, str]]) -> None
         assert a["label"] is not None, shown
         # Each arrow goes from a party to the one holding what it waits for, labelled with the lock.
         assert (a["label"]["text"], end) == waits_for[start], f"arrow {start} -> {end} labelled {a['label']['text']!r}: {shown}"
+        assert "monospace" in a["label"]["font"], f"lock {a['label']['text']!r} not drawn as code: {shown}"
         # The arrows start and end outside the boxes (at their edges), and their labels cover no box.
         for p in (a["from"], a["to"]):
             assert not any(_inside({"left": p[0], "top": p[1], "right": p[0], "bottom": p[1]}, b["box"], slack=-0.5) for b in boxes), f"arrow end {p} inside a box: {shown}"
@@ -450,7 +575,7 @@ def test_the_picture_of_three_philosophers_renders_in_chromium(fresh_kernel, bro
     text = text_of(report)
     who = [f"Philosopher-{i} (pid {pid_of(text, f'Philosopher-{i}')})" for i in (1, 2, 3)]
     figures = render_picture(browser, report["data"]["text/html"], tmp_path)
-    assert_picture_of_cycle(figures, [(who[0], "`fork 2`"), (who[1], "`fork 3`"), (who[2], "`fork 1`")])
+    assert_picture_of_cycle(figures, [(who[0], "fork 2"), (who[1], "fork 3"), (who[2], "fork 1")])
 
 
 def test_the_picture_of_two_locks_renders_in_chromium(fresh_kernel, browser, tmp_path):
@@ -460,7 +585,7 @@ def test_the_picture_of_two_locks_renders_in_chromium(fresh_kernel, browser, tmp
     text = text_of(report)
     ab, ba = f"AB (pid {pid_of(text, 'AB')})", f"BA (pid {pid_of(text, 'BA')})"
     figures = render_picture(browser, report["data"]["text/html"], tmp_path)
-    assert_picture_of_cycle(figures, [(ab, "`b`"), (ba, "`a`")])
+    assert_picture_of_cycle(figures, [(ab, "b"), (ba, "a")])
 
 
 def test_report_times(capsys):

@@ -1,5 +1,7 @@
 """The lock lesson as a student sees it: JupyterLab in headless Chromium, Run All, and every line of
-the locked cells' outputs whole (issue 9).
+the locked cells' outputs whole (issue 9); and issue 14's displays (an `explore` histogram, a
+deadlock report with its picture) as JupyterLab shows them: whole lines, nothing wider than its
+output area, the picture inside its box.
 
 A JupyterLab server (from this Python environment) runs on 127.0.0.1 with a temporary root holding
 a copy of 05-ExecutionOrderAndResources.ipynb and the kernelspec from conftest's
@@ -40,6 +42,37 @@ LOCKED_CELLS = {
 }
 RUN_ALL_TIMEOUT_MS = 600_000
 
+# Issue 14's two displays, in a notebook made here: an `explore` histogram whose outcomes are
+# longer than the ≈17 characters the decks' styles used to leave them, and a real deadlock (two
+# locks taken in opposite orders), which the test ends with the stop button as a student would.
+ISSUE14_NOTEBOOK = "issue14-displays.ipynb"
+EXPLORE_CELL = r"""
+let outcomes = explore(6, || {
+    if std::process::id() % 2 == 0 { "this run had an even pid\nand printed two lines" } else { "this run had an odd pid, one long line" }
+});
+"""
+DEADLOCK_CELL = r"""
+let a = Lock::new().named("a");
+let b = Lock::new().named("b");
+let both = Barrier::new(2);
+let mut p = { let (a, b, both) = (a.clone(), b.clone(), both.clone());
+    Process::new(move || { let _a = a.lock(); both.wait().unwrap(); let _b = b.lock(); }).name("AB") };
+let mut q = { let (a, b, both) = (a.clone(), b.clone(), both.clone());
+    Process::new(move || { let _b = b.lock(); both.wait().unwrap(); let _a = a.lock(); }).name("BA") };
+p.start();
+q.start();
+p.join();
+q.join();
+"""
+
+
+def _issue14_notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "rust-concurrency", "display_name": "Rust (concurrency)", "language": "rust"},
+                   "language_info": {"name": "rust"}}
+    nb.cells = [nbformat.v4.new_code_cell(EXPLORE_CELL.strip()), nbformat.v4.new_code_cell(DEADLOCK_CELL.strip())]
+    return nb
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -59,6 +92,7 @@ def lab(kernel_spec_dir, tmp_path_factory):
     """``(base url, token)`` of a JupyterLab server whose root holds a copy of the lesson."""
     root = tmp_path_factory.mktemp("lab-root")
     shutil.copy(REPO / "notebooks" / NOTEBOOK, root / NOTEBOOK)
+    nbformat.write(_issue14_notebook(), root / ISSUE14_NOTEBOOK)
     home = tmp_path_factory.mktemp("lab-home")
     settings = home / "settings"
     tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
@@ -154,3 +188,92 @@ def test_locked_cells_show_whole_lines_in_jupyterlab(lab, browser):
         broken = [line for line in lines if not re.fullmatch(pattern, line)]
         assert not broken, f"{where}: lines not whole (/{pattern}/): {broken}\nall lines: {lines}"
     page.close()
+
+
+# What JupyterLab shows of the two displays, measured in the page: the output area's own box and
+# whether anything inside it is wider than it (a scroll bar or a cut); every outcome's `pre` with
+# its lines as written and as laid out; the deadlock picture's boxes, arrows and labels.
+MEASURE_ISSUE14 = r"""() => {
+  const box = e => { const r = e.getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height}; };
+  const cells = Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell'));
+  const area = cell => cell.querySelector('.jp-OutputArea-output[data-mime-type="text/html"]');
+  const out = {};
+  const ex = area(cells[0]);
+  if (ex) {
+    out.explore = {area: box(ex), overflow: ex.scrollWidth - ex.clientWidth, text: ex.innerText,
+      pres: Array.from(ex.querySelectorAll('.multiproc-explore pre')).map(p => {
+        const cs = getComputedStyle(p);
+        const inner = p.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
+        return {text: p.textContent, lines: p.textContent.split('\n').length,
+                shown: Math.round(inner / parseFloat(cs.lineHeight)), cut: p.scrollWidth - p.clientWidth, box: box(p)};
+      })};
+  }
+  const dl = area(cells[1]);
+  if (dl) {
+    const svg = dl.querySelector('svg');
+    out.deadlock = {area: box(dl), overflow: dl.scrollWidth - dl.clientWidth, text: dl.innerText,
+      svgs: dl.querySelectorAll('svg').length, svg: svg ? box(svg) : null,
+      shapes: svg ? Array.from(svg.querySelectorAll('rect, line, text')).map(e => ({tag: e.tagName, text: e.textContent, box: box(e)})) : []};
+  }
+  return out;
+}"""
+
+
+def _within(inner: dict, outer: dict, slack: float = 0.5) -> bool:
+    return (inner["left"] >= outer["left"] - slack and inner["top"] >= outer["top"] - slack
+            and inner["right"] <= outer["right"] + slack and inner["bottom"] <= outer["bottom"] + slack)
+
+
+def test_an_explore_histogram_and_a_deadlock_report_read_well_in_jupyterlab(lab, browser):
+    base, token = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{base}/lab/tree/{ISSUE14_NOTEBOOK}?token={token}")
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=120_000)
+        # Run All, not awaited: the second cell deadlocks and waits for the stop button.
+        page.evaluate(
+            """async () => {
+                const app = window.jupyterapp;
+                await app.shell.currentWidget.sessionContext.ready;
+                app.commands.execute('notebook:run-all-cells');
+            }""")
+        page.wait_for_selector(".jp-Cell .rc-deadlock svg", timeout=RUN_ALL_TIMEOUT_MS)
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.interrupt()")
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+            timeout=120_000)
+        seen = page.evaluate(MEASURE_ISSUE14)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+        for k, name in ((0, "explore"), (1, "deadlock")):
+            cells.nth(k).scroll_into_view_if_needed()
+            cells.nth(k).screenshot(path=str(ARTIFACTS / f"jupyterlab-issue14-{name}.png"))
+    finally:
+        page.close()
+
+    shown = f"measured in JupyterLab: {json.dumps(seen, indent=1)}"
+    ex = seen.get("explore")
+    assert ex, f"no explore histogram shown: {shown}"
+    assert ex["text"].startswith("explore: 6 runs"), shown
+    assert ex["overflow"] <= 0, f"the histogram is wider than its output area: {shown}"
+    assert ex["pres"], shown
+    outcomes = {p["text"] for p in ex["pres"]}
+    assert outcomes <= {"this run had an even pid\nand printed two lines", "this run had an odd pid, one long line"}, shown
+    for p in ex["pres"]:
+        assert p["shown"] == p["lines"] and p["cut"] <= 0, f"outcome {p['text']!r} wrapped or cut: {shown}"
+        assert _within(p["box"], ex["area"]), shown
+
+    dl = seen.get("deadlock")
+    assert dl, f"no deadlock report shown: {shown}"
+    assert dl["svgs"] == 1 and dl["svg"], shown
+    assert dl["overflow"] <= 0 and _within(dl["svg"], dl["area"]), f"the picture does not fit its output area: {shown}"
+    assert re.search(r"Deadlock: (AB|BA) \(pid \d+\) holds lock (a|b) and waits for lock (a|b)", dl["text"]), shown
+    assert "`" not in dl["text"], f"code marks shown as backticks: {shown}"
+    texts = [e for e in dl["shapes"] if e["tag"] == "text"]
+    # Two boxes named with their pids, two arrows labelled with the bare lock names.
+    assert len([t for t in texts if re.fullmatch(r"(AB|BA) \(pid \d+\)", t["text"])]) == 2, shown
+    assert sorted(t["text"] for t in texts if "(pid" not in t["text"]) == ["a", "b"], shown
+    for e in dl["shapes"]:
+        assert _within(e["box"], dl["svg"]), f"{e['tag']} {e['text']!r} outside the picture: {shown}"

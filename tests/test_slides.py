@@ -337,3 +337,55 @@ def test_deck_prints_one_pdf_page_per_slide(deck_dir: Path, browser):
     page.close()
     pages = len(pypdf.PdfReader(pdf).pages)
     assert pages == expected_slide_count(nb), f"{pages} PDF pages for {expected_slide_count(nb)} slides"
+
+
+# A histogram as the kernel sends it, with outcomes longer than the ≈17 characters the decks'
+# styles used to leave them (table-layout: fixed, `pre` at 90% of its cell and wrapping).
+EXPLORE_IN_A_DECK = r"""
+let outcomes = explore(6, || {
+    if std::process::id() % 2 == 0 { "Process-1 greeted first\nthen Process-2 said hello" } else { "Process-2 greeted first, Process-1 second" }
+});
+"""
+
+MEASURE_OUTCOMES = r"""() => Array.from(document.querySelectorAll('section.present .multiproc-explore pre')).map(p => {
+  const cs = getComputedStyle(p);
+  const inner = p.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
+  const slide = p.closest('section').getBoundingClientRect(), r = p.getBoundingClientRect();
+  return {text: p.textContent, lines: p.textContent.split('\n').length, shown: Math.round(inner / parseFloat(cs.lineHeight)),
+          cut: p.scrollWidth - p.clientWidth, inside: r.left >= slide.left - 0.5 && r.right <= slide.right + 0.5};
+})"""
+
+
+def test_an_explore_histogram_keeps_its_outcomes_whole_in_a_deck(kernel, browser, tmp_path):
+    """The kernel's own histogram HTML, exported as a deck and shown by reveal.js: every outcome
+    shows its lines as written (none wrapped, none cut), inside the slide."""
+    from conftest import run_cell
+
+    km, kc = kernel
+    res = run_cell(kc, EXPLORE_IN_A_DECK, timeout=300)
+    assert res.status == "ok", res.errors
+    shown = [m["content"] for m in res.displays if "multiproc-explore" in m["content"]["data"].get("text/html", "")]
+    assert len(shown) == 1, res.displays
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "rust-concurrency", "display_name": "Rust (concurrency)", "language": "rust"},
+                   "language_info": {"name": "rust"}}
+    cell = nbformat.v4.new_code_cell(EXPLORE_IN_A_DECK.strip())
+    cell.metadata = {"slideshow": {"slide_type": "slide"}}
+    cell.outputs = [nbformat.v4.new_output("display_data", data=shown[0]["data"])]
+    nb.cells = [cell]
+    nbformat.write(nb, tmp_path / "explore.ipynb")
+    subprocess.run(["bash", str(REPO / "scripts" / "web-assets.sh"), str(tmp_path)], check=True)
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--config", str(REPO / "scripts" / "nbconvert_slides.py"),
+                    "--to", "slides", "--output-dir", str(tmp_path), str(tmp_path / "explore.ipynb")], check=True)
+    page = browser.new_page(viewport=PROJECTOR)
+    try:
+        page.goto((tmp_path / "explore.slides.html").as_uri())
+        page.wait_for_selector(".reveal.ready", timeout=30_000)
+        outcomes = page.evaluate(MEASURE_OUTCOMES)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "slides-explore-histogram.png"))
+    finally:
+        page.close()
+    assert outcomes, "no outcome shown on the slide"
+    for o in outcomes:
+        assert o["shown"] == o["lines"] and o["cut"] <= 0 and o["inside"], f"outcome {o['text']!r} wrapped or cut: {outcomes}"

@@ -557,7 +557,9 @@ impl Outcomes {
 
     /// The histogram as HTML: one row per outcome with its count, share and a bar (inline
     /// styles only, no script, so it reads the same in a saved notebook, in nbconvert's HTML
-    /// and in the slides).
+    /// and in the slides). The table lays out automatically and the outcome keeps its lines
+    /// whole: the decks' styles otherwise make it `table-layout: fixed`, give a `pre` 90% of
+    /// its cell and wrap it, which cut outcomes after about 17 characters.
     ///
     /// ```
     /// let o = multiproc::explore::Explore::runs(2).quiet().run(|| "<b>");
@@ -569,7 +571,7 @@ impl Outcomes {
         let _ = write!(
             h,
             "<div class=\"multiproc-explore\"><p><b>explore</b>: {}</p>\
-             <table style=\"border-collapse:collapse\"><tr><th style=\"text-align:right;padding:2px 8px\">runs</th>\
+             <table style=\"border-collapse:collapse;table-layout:auto;width:auto\"><tr><th style=\"text-align:right;padding:2px 8px\">runs</th>\
              <th style=\"text-align:left;padding:2px 8px\"></th><th style=\"text-align:left;padding:2px 8px\">outcome</th></tr>",
             escape(&self.headline())
         );
@@ -580,7 +582,7 @@ impl Outcomes {
                 h,
                 "<tr><td style=\"text-align:right;padding:2px 8px;vertical-align:top\">{} ({share:.0}%)</td>\
                  <td style=\"padding:2px 8px;vertical-align:top;width:12em\"><div style=\"background:{colour};height:1em;width:{share:.1}%\"></div></td>\
-                 <td style=\"padding:2px 8px;text-align:left\"><pre style=\"margin:0\">{}</pre></td></tr>",
+                 <td style=\"padding:2px 8px;text-align:left\"><pre style=\"margin:0;width:auto;white-space:pre;overflow-wrap:normal;word-break:normal\">{}</pre></td></tr>",
                 o.count(),
                 if o.text.is_empty() { "<i>(printed nothing)</i>".to_string() } else { escape(&o.text) }
             );

@@ -11,6 +11,7 @@ use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
 use serde::Serialize;
 
 use crate::sys::wait;
+use crate::sys::waits::Waiting;
 use super::protocol::{Kind, Request, Response};
 
 /// How often a client waiting for the server looks whether the server still runs.
@@ -54,6 +55,10 @@ impl Endpoint {
 
     #[track_caller]
     pub(super) fn try_call(&self, request: &Request, what: &str) -> Result<Response, Gone> {
+        // Every call waits for another process's answer (there is no fast path), so it is
+        // always recorded: the deadlock detector then knows that the server has work to do.
+        let waiting = Waiting::begin("Manager::call", &self.name, false);
+        waiting.other(self.pid as u32, 0);
         let fd = self.connect(what)?;
         let payload = postcard::to_allocvec(request).unwrap_or_else(|e| panic!("{what}: cannot serialize the request: {e}"));
         let mut frame = super::protocol::frame_header(payload.len()).to_vec();

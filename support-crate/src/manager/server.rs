@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
+use crate::sys::waits::Waiting;
+
 use super::protocol::{Bytes, Kind, Request, Response, read_frame, write_frame};
 
 /// How long the server waits for a connected client's request (or for room to answer) before
@@ -59,8 +61,15 @@ pub(super) fn serve(listener: UnixListener) {
     let mut objects = Objects::default();
     // SAFETY: getuid has no preconditions and cannot fail.
     let me = unsafe { libc::getuid() };
+    let name = crate::process::current_process().name().to_string();
     loop {
-        let Ok((mut conn, _)) = listener.accept() else { continue };
+        // Idle between requests: only a client can wake the server, so the notebook's
+        // deadlock detector may count it as stuck while no client waits for its answer
+        // (`sys::waits::SERVES`). Cleared as soon as a connection arrives.
+        let idle = Waiting::serving("Manager::serve", &name);
+        let accepted = listener.accept();
+        drop(idle);
+        let Ok((mut conn, _)) = accepted else { continue };
         // An abstract socket has no file permissions: any local user could connect. Only
         // processes of the user who started the manager are answered.
         let peer = nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials);

@@ -8,6 +8,8 @@
 //! thread holding it, for a join the pid it waits for, whether the wait has a timeout, and
 //! since when it waits. It clears the slot when it wakes. Nothing is written on a fast path
 //! (a lock taken at once, an item already there): only just before a thread would sleep.
+//! A Manager's server idle in `accept` writes a record marked [`SERVES`] ([`Waiting::serving`]):
+//! it is stuck only while no client's `Manager::call` record names its pid.
 //!
 //! Each record is written under a sequence counter (odd while it is being written), so a
 //! reader can take a consistent copy without a lock. The kernel samples the table a few
@@ -36,6 +38,9 @@ pub const OP_BYTES: usize = 24;
 pub const NAME_BYTES: usize = 56;
 /// Flag: the wait has a timeout (it ends by itself).
 pub const TIMED: u32 = 1;
+/// Flag: a server idle between requests (a Manager's server in `accept`): only a client's
+/// request can wake it, so it counts as stuck unless some client waits for its answer.
+pub const SERVES: u32 = 2;
 
 const TEXT_WORDS: usize = (OP_BYTES + NAME_BYTES) / 8;
 
@@ -90,6 +95,8 @@ pub struct Record {
     pub other_thread: u64,
     /// The wait has a timeout.
     pub timed: bool,
+    /// A server idle between requests ([`SERVES`]).
+    pub serves: bool,
     /// Start of the wait, `CLOCK_MONOTONIC` nanoseconds.
     pub since_ns: u64,
 }
@@ -208,6 +215,7 @@ impl Table {
                     other_pid: s.other_pid.load(Ordering::Relaxed),
                     other_thread: s.other_thread.load(Ordering::Relaxed),
                     timed: s.flags.load(Ordering::Relaxed) & TIMED != 0,
+                    serves: s.flags.load(Ordering::Relaxed) & SERVES != 0,
                     since_ns: s.since_ns.load(Ordering::Relaxed),
                 };
                 std::sync::atomic::fence(Ordering::Acquire);
@@ -257,6 +265,23 @@ impl Waiting {
     /// drop(w); // cleared
     /// ```
     pub fn begin(op: &str, name: &str, timed: bool) -> Waiting {
+        Waiting::with_flags(op, name, if timed { TIMED } else { 0 })
+    }
+
+    /// Publishes "this server waits for its next request" (a record with [`SERVES`]): the
+    /// detector counts it as stuck only while no client waits for an answer from this process
+    /// (a record whose `other_pid` is this process and whose operation starts like `op`'s
+    /// type, e.g. `Manager::call` for `Manager::serve`).
+    ///
+    /// ```
+    /// let idle = multiproc::sys::waits::Waiting::serving("Manager::serve", "Manager-1");
+    /// drop(idle); // a request came
+    /// ```
+    pub fn serving(op: &str, name: &str) -> Waiting {
+        Waiting::with_flags(op, name, SERVES)
+    }
+
+    fn with_flags(op: &str, name: &str, flags: u32) -> Waiting {
         let Some(table) = table() else { return Waiting { slot: None } };
         let tid = gettid();
         let start = tid as usize % SLOTS;
@@ -267,7 +292,7 @@ impl Waiting {
                 s.seq.store(seq.wrapping_add(1) | 1, Ordering::Relaxed);
                 std::sync::atomic::fence(Ordering::Release);
                 s.pid.store(std::process::id(), Ordering::Relaxed);
-                s.flags.store(if timed { TIMED } else { 0 }, Ordering::Relaxed);
+                s.flags.store(flags, Ordering::Relaxed);
                 s.other_pid.store(0, Ordering::Relaxed);
                 s.other_thread.store(0, Ordering::Relaxed);
                 s.thread.store(this_thread(), Ordering::Relaxed);

@@ -15,6 +15,9 @@
 //! 2. Each actor must be *blocked*: either it has a wait record, or it sleeps in a futex wait
 //!    *without a timeout* (read from `/proc/<pid>/task/<tid>/syscall`): std's
 //!    `JoinHandle::join`, `Mutex` or `Condvar::wait`, which only another thread can end.
+//!    A Manager's server idle between requests has a record marked "serves"
+//!    ([`waits::SERVES`]): it is blocked unless a client's call record names it (that
+//!    client's request will wake it); a server handling a request has no record and runs.
 //!    A thread that runs, sleeps (`sleep`), reads a pipe or a socket outside the crate, or
 //!    waits with a std timeout is not blocked, and then nothing is reported.
 //! 3. The same records (same waits, begun at the same instants) must be seen at two checks in
@@ -129,6 +132,7 @@ impl Detector {
         let mut now = Vec::new();
         for a in actors {
             let blocked = match by_thread.get(&(a.pid, a.tid)) {
+                Some(r) if !counts_as_stuck(r, &records) => return None,
                 Some(r) => Blocked::Wait((*r).clone()),
                 None if in_untimed_futex(a.pid, a.tid) => Blocked::StdFutex,
                 None => return None,
@@ -171,6 +175,18 @@ impl Detector {
         let html = deadlock_render::html(&report);
         Some((report.text(), html))
     }
+}
+
+/// Whether a record means "stuck until somebody else acts". Every record does, except a
+/// server's idle wait ([`waits::SERVES`], a Manager's server in `accept`) while a client waits
+/// for its answer: a client's call record (same type, `Manager::call` for `Manager::serve`)
+/// naming the server's pid. That client's request is in the server's socket and will wake it.
+fn counts_as_stuck(r: &Record, records: &[Record]) -> bool {
+    if !r.serves {
+        return true;
+    }
+    let kind = r.op.split("::").next().unwrap_or(&r.op);
+    !records.iter().any(|c| !c.serves && c.other_pid == r.pid && c.op.split("::").next() == Some(kind))
 }
 
 /// True when thread `tid` of `pid` sleeps in `futex(FUTEX_WAIT…)` with no timeout.
@@ -298,6 +314,12 @@ fn what_it_waits_for(r: &Record, holder: Option<&str>) -> (String, Option<String
     let op = r.op.as_str();
     let name = &r.name;
     let kind = op.split("::").next().unwrap_or(op);
+    if r.serves {
+        return ("is a manager's server waiting for a request, which only a client can send".into(), None);
+    }
+    if op.starts_with("Manager::") {
+        return (format!("waits for an answer from manager `{name}`"), None);
+    }
     let is_lock_wait = r.other_pid != 0 && !op.contains("join");
     if is_lock_wait {
         let held = holder.map(|h| format!(", held by {h}")).unwrap_or_default();
@@ -453,6 +475,7 @@ mod tests {
             other_pid: holder as u32,
             other_thread: 1000 + holder as u64,
             timed: false,
+            serves: false,
             since_ns: 1,
         })
     }
@@ -475,15 +498,51 @@ mod tests {
         );
     }
 
+    fn record(pid: u32, op: &str, other_pid: u32, serves: bool) -> Record {
+        Record {
+            slot: 0, pid, tid: pid, thread: 1, op: op.into(), name: "Manager-1".into(),
+            other_pid, other_thread: 0, timed: false, serves, since_ns: 1,
+        }
+    }
+
+    #[test]
+    fn an_idle_server_is_stuck_unless_a_client_waits_for_its_answer() {
+        let idle = record(20, "Manager::serve", 0, true);
+        let lock = lock_wait(11, "pen", 12);
+        let Blocked::Wait(lock) = lock else { unreachable!() };
+        // Nobody calls it: only a client could wake it.
+        assert!(counts_as_stuck(&idle, &[idle.clone(), lock.clone()]));
+        // A client waits for its answer: its request will wake the server.
+        let client = record(11, "Manager::call", 20, false);
+        assert!(!counts_as_stuck(&idle, &[idle.clone(), client.clone()]));
+        // A call to another server, or a join of the server, is no request to this one.
+        assert!(counts_as_stuck(&idle, &[idle.clone(), record(11, "Manager::call", 21, false)]));
+        assert!(counts_as_stuck(&idle, &[idle.clone(), record(11, "Process::join", 20, false)]));
+        // Every other record is stuck as before.
+        assert!(counts_as_stuck(&client, &[idle, client.clone()]));
+        assert!(counts_as_stuck(&lock, &[]));
+    }
+
+    #[test]
+    fn an_idle_server_and_its_clients_are_named_in_words() {
+        let blocked = vec![
+            (actor(20, "Manager-1 (pid 20)"), Blocked::Wait(record(20, "Manager::serve", 0, true))),
+            (actor(11, "Process-1 (pid 11)"), Blocked::Wait(record(11, "Manager::call", 20, false))),
+        ];
+        let text = describe(&blocked).text();
+        assert!(text.contains("Manager-1 (pid 20) is a manager's server waiting for a request"), "{text}");
+        assert!(text.contains("Process-1 (pid 11) waits for an answer from manager `Manager-1`"), "{text}");
+    }
+
     #[test]
     fn without_a_cycle_every_wait_is_listed() {
         let get = Blocked::Wait(Record {
             slot: 0, pid: 11, tid: 11, thread: 5, op: "Queue::get".into(), name: "jobs".into(),
-            other_pid: 0, other_thread: 0, timed: false, since_ns: 1,
+            other_pid: 0, other_thread: 0, timed: false, serves: false, since_ns: 1,
         });
         let join = Blocked::Wait(Record {
             slot: 1, pid: 10, tid: 10, thread: 6, op: "Process::join".into(), name: "Process-1".into(),
-            other_pid: 11, other_thread: 0, timed: false, since_ns: 1,
+            other_pid: 11, other_thread: 0, timed: false, serves: false, since_ns: 1,
         });
         let r = describe(&[(actor(10, "MainProcess (pid 10)"), join), (actor(11, "Process-1 (pid 11)"), get)]);
         assert!(r.cycle.is_empty());

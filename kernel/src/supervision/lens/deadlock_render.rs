@@ -11,7 +11,8 @@ pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// The SVG of the cycle (empty when the report has no cycle).
+/// The SVG of the cycle (empty when the report has no cycle). Lock names are drawn as code
+/// (monospace, no backticks).
 pub fn svg(report: &Report) -> String {
     let n = report.cycle.len();
     if n == 0 {
@@ -40,12 +41,17 @@ pub fn svg(report: &Report) -> String {
     for k in 0..n {
         let (x1, y1) = at(k);
         let (x2, y2) = at((k + 1) % n);
-        let label = report.cycle[k].lock.as_deref().map(|l| format!("`{l}`")).unwrap_or_else(|| "join".into());
+        // A lock's name as code (a monospace font, as `<code>` shows it in the words below),
+        // without the backticks the plain text uses as code marks; a join in the usual font.
+        let (label, font) = match report.cycle[k].lock.as_deref() {
+            Some(l) => (l.to_string(), r#" font-family="monospace""#),
+            None => ("join".to_string(), ""),
+        };
         if n == 1 {
             out.push_str(&format!(
-                r##"<path d="M{a},{b} C{c},{d} {e},{d} {f},{b}" fill="none" stroke="#c62828" stroke-width="2" marker-end="url(#dl-arrow)"/><text x="{cx}" y="{t}" text-anchor="middle" fill="#c62828">{}</text>"##,
+                r##"<path d="M{a},{b} C{c},{d} {e},{d} {f},{b}" fill="none" stroke="#c62828" stroke-width="2" marker-end="url(#dl-arrow)"/><text x="{cx}" y="{t}" text-anchor="middle" fill="#c62828"{font}>{}</text>"##,
                 escape(&label),
-                a = cx + 40.0, b = cy - 14.0, c = cx + 90.0, d = cy - 70.0, e = cx - 90.0, f = cx - 40.0, t = cy - 60.0,
+                a = cx + 40.0, b = cy - 14.0, c = cx + 90.0, d = cy - 70.0, e = cx - 90.0, f = cx - 40.0, t = cy - 60.0, font = font,
             ));
             continue;
         }
@@ -64,7 +70,7 @@ pub fn svg(report: &Report) -> String {
         let ol = (ox * ox + oy * oy).sqrt().max(1.0);
         let (lx, ly) = if n == 2 { (mx + px * 4.0, my + py * 4.0 + 4.0) } else { (mx + ox / ol * 22.0, my + oy / ol * 22.0 + 4.0) };
         out.push_str(&format!(
-            r##"<line x1="{sx:.1}" y1="{sy:.1}" x2="{ex:.1}" y2="{ey:.1}" stroke="#c62828" stroke-width="2" marker-end="url(#dl-arrow)"/><text x="{lx:.1}" y="{ly:.1}" text-anchor="middle" fill="#c62828">{}</text>"##,
+            r##"<line x1="{sx:.1}" y1="{sy:.1}" x2="{ex:.1}" y2="{ey:.1}" stroke="#c62828" stroke-width="2" marker-end="url(#dl-arrow)"/><text x="{lx:.1}" y="{ly:.1}" text-anchor="middle" fill="#c62828"{font}>{}</text>"##,
             escape(&label)
         ));
     }
@@ -105,4 +111,22 @@ fn with_code(escaped: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::deadlock::{Report, Step};
+
+    fn step(who: &str, lock: &str) -> Step {
+        Step { who: who.into(), waits: format!("waits for lock `{lock}`"), lock: Some(lock.into()), timed: false }
+    }
+
+    #[test]
+    fn lock_names_are_code_without_backticks() {
+        let report = Report { cycle: vec![step("AB (pid 1)", "a<b"), step("BA (pid 2)", "b")], others: vec![] };
+        let html = super::html(&report);
+        assert!(!html.contains('`'), "{html}");
+        assert!(html.contains(r#"font-family="monospace">a&lt;b</text>"#), "{html}");
+        assert!(html.contains("waits for lock <code>a&lt;b</code>"), "{html}");
+    }
 }
