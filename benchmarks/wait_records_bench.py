@@ -14,6 +14,10 @@ loaded machine the best is the figure least disturbed by others), and the ratios
 (1.00 = no change; for items/s, below 1 is slower).
 
     python3 benchmarks/wait_records_bench.py --base e9bb495 [--rounds 15] [--quick]
+
+`--benches manager --base none` measures the Manager's proxy calls (`benches/manager.rs`) off and
+on only: that bench is newer than the records, and *off* (no table: one `OnceLock` look per
+call) is then the baseline of *on*.
 """
 
 from __future__ import annotations
@@ -33,11 +37,11 @@ BENCHES = ["lock", "queue"]
 TABLE_BYTES = 1024 * 128  # multiproc::sys::waits::TABLE_BYTES
 
 
-def build(tree: Path, target: Path, keep: Path) -> dict[str, Path]:
+def build(tree: Path, target: Path, keep: Path, benches: list[str]) -> dict[str, Path]:
     """Builds the benches of `tree` into `target` and copies them into `keep` (the next build
     may reuse the same file names); returns bench name -> executable."""
     out = {}
-    for b in BENCHES:
+    for b in benches:
         proc = subprocess.run(
             ["cargo", "bench", "--locked", "-p", "multiproc", "--bench", b, "--no-run", "--message-format=json"],
             cwd=tree, env={**os.environ, "CARGO_TARGET_DIR": str(target)}, capture_output=True, text=True, check=True,
@@ -71,35 +75,47 @@ def run(exe: Path, quick: bool, table_fd: int | None) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--base", default="main", help="commit without the wait records")
+    ap.add_argument("--base", default="main", help="commit without the wait records ('none': off and on only)")
+    ap.add_argument("--benches", default=",".join(BENCHES), help="comma-separated support-crate benches")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     target = REPO / "target"
+    benches = a.benches.split(",")
+    with_base = a.base != "none"
     with tempfile.TemporaryDirectory() as tmp:
         base_tree = Path(tmp) / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), a.base], cwd=REPO, check=True, capture_output=True)
-        # Two target folders: cargo hashes a path package relative to its workspace, so the
-        # base tree's build would overwrite ours in a shared folder (and count as fresh).
-        base = build(base_tree, target.with_name("target-bench-base"), Path(tmp) / "base-bin")
-        new = build(REPO, target, Path(tmp) / "new-bin")
+        base = {}
+        if with_base:
+            subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), a.base], cwd=REPO, check=True, capture_output=True)
+            # Two target folders: cargo hashes a path package relative to its workspace, so the
+            # base tree's build would overwrite ours in a shared folder (and count as fresh).
+            base = build(base_tree, target.with_name("target-bench-base"), Path(tmp) / "base-bin", benches)
+        new = build(REPO, target, Path(tmp) / "new-bin", benches)
         fd = os.memfd_create("waits-bench", 0)
         os.ftruncate(fd, TABLE_BYTES)
         results: dict[str, dict[str, list[float]]] = {}
         for round_ in range(a.rounds):
-            for b in BENCHES:
-                trio = [("base", base[b], None), ("off", new[b], None), ("on", new[b], fd)]
+            for b in benches:
+                trio = ([("base", base[b], None)] if with_base else []) + [("off", new[b], None), ("on", new[b], fd)]
                 # A different order each round, so a slow spell of the machine is not always
                 # charged to the same variant.
-                k = round_ % 3
+                k = round_ % len(trio)
                 for label, exe, table in trio[k:] + trio[:k]:
                     for key, value in run(exe, a.quick, table).items():
                         results.setdefault(key, {}).setdefault(label, []).append(value)
-        subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False, capture_output=True)
-    print(f"{'figure':48} {'base':>10} {'off':>10} {'on':>10} {'off/base':>9} {'on/base':>8}")
+        if with_base:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False, capture_output=True)
+    if not with_base:
+        print(f"{'figure':48} {'off':>10} {'on':>10} {'on/off':>8}")
+    else:
+        print(f"{'figure':48} {'base':>10} {'off':>10} {'on':>10} {'off/base':>9} {'on/base':>8}")
     for key, by in results.items():
         best = max if "/s" in key else min
         m = {k: best(v) for k, v in by.items()}
+        if not with_base:
+            print(f"{key:48} {m['off']:10.2f} {m['on']:10.2f} {m['on'] / m['off']:8.3f}")
+            continue
         print(f"{key:48} {m['base']:10.2f} {m['off']:10.2f} {m['on']:10.2f} {m['off'] / m['base']:9.3f} {m['on'] / m['base']:8.3f}")
     return 0
 
