@@ -40,6 +40,11 @@ pub const NAME_BYTES: usize = 56;
 pub const TIMED: u32 = 1;
 /// Flag: a server idle between requests (a Manager's server in `accept`): only a client's
 /// request can wake it, so it counts as stuck unless some client waits for its answer.
+///
+/// ```
+/// use multiproc::sys::waits::{SERVES, TIMED};
+/// assert_eq!(SERVES & TIMED, 0); // two separate bits of a record's flags
+/// ```
 pub const SERVES: u32 = 2;
 
 const TEXT_WORDS: usize = (OP_BYTES + NAME_BYTES) / 8;
