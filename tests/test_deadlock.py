@@ -4,7 +4,9 @@ Each deadlock cell really deadlocks (a barrier makes every philosopher hold its 
 before anyone reaches for the right one, so the cycle is certain, not likely); the test reads
 the kernel's report from IOPub, then presses stop (``interrupt_kernel``) as a student would.
 The near-misses are cells that look stuck for a while but can still make progress (a sleeping
-holder, a read outside the crate, a daemon); they must end by themselves with no report.
+holder, a read outside the crate, a daemon, a Manager's server that a client waits for or that
+works); they must end by themselves with no report. A live Manager's idle server does not hide a
+real deadlock: it is reported with the server among those waiting.
 
 How fast the report comes is measured from the cell's last line before it blocks; the
 issue asks for "within a second". The assertion allows more (a loaded 2-core CI machine can
