@@ -195,7 +195,7 @@ def test_locked_cells_show_whole_lines_in_jupyterlab(lab, browser):
 # its lines as written and as laid out; the deadlock picture's boxes, arrows and labels.
 MEASURE_ISSUE14 = r"""() => {
   const box = e => { const r = e.getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height}; };
-  const cells = Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell'));
+  const cells = Array.from(window.jupyterapp.shell.currentWidget.node.querySelectorAll('.jp-Notebook .jp-Cell'));
   const area = cell => cell.querySelector('.jp-OutputArea-output[data-mime-type="text/html"]');
   const out = {};
   const ex = area(cells[0]);
@@ -228,10 +228,12 @@ def test_an_explore_histogram_and_a_deadlock_report_read_well_in_jupyterlab(lab,
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{base}/lab/tree/{ISSUE14_NOTEBOOK}?token={token}")
+        # `reset`: a fresh workspace, so the lesson the other test opened is not restored beside it.
+        page.goto(f"{base}/lab/tree/{ISSUE14_NOTEBOOK}?reset&token={token}")
         page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-            " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=120_000)
+            "name => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.sessionContext"
+            " && window.jupyterapp.shell.currentWidget.context.path === name", arg=ISSUE14_NOTEBOOK, timeout=120_000)
         # Run All, not awaited: the second cell deadlocks and waits for the stop button.
         page.evaluate(
             """async () => {
@@ -239,14 +241,16 @@ def test_an_explore_histogram_and_a_deadlock_report_read_well_in_jupyterlab(lab,
                 await app.shell.currentWidget.sessionContext.ready;
                 app.commands.execute('notebook:run-all-cells');
             }""")
-        page.wait_for_selector(".jp-Cell .rc-deadlock svg", timeout=RUN_ALL_TIMEOUT_MS)
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.node.querySelector('.jp-Cell .rc-deadlock svg')",
+            timeout=RUN_ALL_TIMEOUT_MS)
         page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.interrupt()")
         page.wait_for_function(
             "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
             timeout=120_000)
         seen = page.evaluate(MEASURE_ISSUE14)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+        cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
         for k, name in ((0, "explore"), (1, "deadlock")):
             cells.nth(k).scroll_into_view_if_needed()
             cells.nth(k).screenshot(path=str(ARTIFACTS / f"jupyterlab-issue14-{name}.png"))
