@@ -310,7 +310,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             }
         });
         match result {
-            Try::Ok(()) => Ok(()),
+            Try::Ok(number) => {
+                crate::sys::timeline::note(crate::sys::timeline::Kind::Put, what, &self.name, u64::from(number));
+                Ok(())
+            }
             Try::WouldBlock => Err(Full(item)),
             Try::Closed => panic!("{what}: the queue is closed (Queue::close was called)"),
         }
@@ -367,7 +370,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 _ => self.ring.get(buf, deadline, what, &self.name),
             };
             match r {
-                Try::Ok(()) => Ok(decode(buf, what)),
+                Try::Ok(number) => {
+                    crate::sys::timeline::note(crate::sys::timeline::Kind::Get, what, &self.name, u64::from(number));
+                    Ok(decode(buf, what))
+                }
                 Try::WouldBlock => Err(Empty { closed: false }),
                 Try::Closed => Err(Empty { closed: true }),
             }
