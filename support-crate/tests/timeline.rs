@@ -83,6 +83,9 @@ fn the_recorder_writes_what_processes_locks_queues_and_join_did_and_nothing_when
     started.sort();
     assert_eq!(started.iter().map(|s| s.0).collect::<Vec<_>>(), pids, "{ev:#?}");
     assert!(started.iter().all(|(_, name, parent)| name.starts_with("Worker-") && *parent == u64::from(me)));
+    // A child's events come from its main thread (thread id = pid), not the parent's thread
+    // it was forked from.
+    assert!(ev.iter().filter(|e| pids.contains(&e.pid)).all(|e| e.tid == e.pid), "{ev:#?}");
     let mut exited: Vec<u32> = of(&ev, Kind::ProcessExit).iter().map(|e| e.pid).collect();
     exited.sort_unstable();
     assert_eq!(exited, pids);

@@ -67,6 +67,10 @@ pub enum Kind {
     JoinCalled = 10,
     /// That `join` returned (`a`: the child's pid; `b`: 1 if the child had finished).
     JoinReturned = 11,
+    /// The runtime is about to run a cell's code (written by [`before_cell`]).
+    CellBegins = 12,
+    /// The cell's code returned (written by [`after_cell`]).
+    CellEnds = 13,
 }
 
 impl Kind {
@@ -79,7 +83,7 @@ impl Kind {
     /// ```
     pub fn from_u32(n: u32) -> Option<Kind> {
         use Kind::*;
-        [ProcessStart, ProcessExit, ThreadSeen, Blocked, Woke, LockAcquired, LockReleased, Put, Get, JoinCalled, JoinReturned]
+        [ProcessStart, ProcessExit, ThreadSeen, Blocked, Woke, LockAcquired, LockReleased, Put, Get, JoinCalled, JoinReturned, CellBegins, CellEnds]
             .into_iter()
             .find(|k| *k as u32 == n)
     }
@@ -235,8 +239,9 @@ impl Log {
             self.header.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        e.pid.store(std::process::id(), Ordering::Relaxed);
-        e.tid.store(gettid(), Ordering::Relaxed);
+        let (pid, tid) = pid_tid();
+        e.pid.store(pid, Ordering::Relaxed);
+        e.tid.store(tid, Ordering::Relaxed);
         e.thread.store(waits::this_thread(), Ordering::Relaxed);
         e.t_ns.store(waits::monotonic_ns(), Ordering::Relaxed);
         e.a.store(a, Ordering::Relaxed);
@@ -248,15 +253,22 @@ impl Log {
     }
 }
 
-fn gettid() -> u32 {
-    // The thread id is asked once per thread (a system call) and kept.
-    thread_local!(static TID: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
-    TID.with(|t| {
-        if t.get() == 0 {
-            // SAFETY: gettid has no arguments and cannot fail.
-            t.set(unsafe { libc::syscall(libc::SYS_gettid) } as u32);
+/// This process's pid and the calling thread's id, without a system call after the first event
+/// of a thread. (The pid comes from the lock's cached identity, which a fork handler resets;
+/// a thread's cached id is renewed when the pid changed, i.e. in the child of a fork, whose
+/// only thread is the one that forked.)
+fn pid_tid() -> (u32, u32) {
+    thread_local!(static IDS: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) });
+    let pid = crate::lock::key_pid(crate::lock::my_key());
+    IDS.with(|ids| {
+        let (cached_pid, tid) = ids.get();
+        if cached_pid == pid && tid != 0 {
+            return (pid, tid);
         }
-        t.get()
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+        ids.set((pid, tid));
+        (pid, tid)
     })
 }
 
@@ -327,7 +339,8 @@ pub fn event(kind: Kind, op: &str, name: &str, a: u64, b: u64) {
 /// Records the calling thread's name once per thread, when it is not a process's main thread.
 fn see_thread(log: &Log) {
     thread_local!(static SEEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    if SEEN.with(|s| s.replace(true)) || gettid() == std::process::id() {
+    let (pid, tid) = pid_tid();
+    if tid == pid || SEEN.with(|s| s.replace(true)) {
         return;
     }
     let current = std::thread::current();
@@ -365,6 +378,25 @@ pub fn before_cell() {
     for copy in unsafe { super::one_copy::all_loaded::<AtomicU8>(c"MULTIPROC_TIMELINE_V1") } {
         copy.store(now, Ordering::Relaxed);
     }
+}
+
+/// Marks the start of the cell's code (the runtime's before-cell hook, after [`before_cell`]):
+/// the timeline starts here, not when the kernel began compiling the cell.
+///
+/// ```
+/// multiproc::sys::timeline::cell_begins(); // outside the kernel: nothing
+/// ```
+pub fn cell_begins() {
+    note(Kind::CellBegins, "", "", 0);
+}
+
+/// Marks the end of the cell's code (the runtime's after-cell hook).
+///
+/// ```
+/// multiproc::sys::timeline::after_cell(); // outside the kernel: nothing
+/// ```
+pub fn after_cell() {
+    note(Kind::CellEnds, "", "", 0);
 }
 
 #[cfg(test)]
