@@ -412,11 +412,12 @@ mod tests {
 
     #[test]
     fn a_wait_still_going_at_the_end_is_drawn_open() {
-        let e = vec![ev(Kind::ProcessStart, 11, 100, "P", 10), ev(Kind::Blocked, 11, 200, "pen", 0)];
+        let e = vec![ev(Kind::ProcessStart, 11, 100, "P", 10), ev(Kind::Blocked, 11, 200, "pen", 0), ev(Kind::ProcessStart, 12, 900, "Q", 10)];
         let t = build(&e, 10, 0, 1000);
         assert_eq!(t.spans.len(), 1);
         assert!(t.spans[0].open);
-        assert_eq!(t.spans[0].end, 100, "to the end of the picture (the last event)");
+        // To the end of the picture, the last event (P never exited).
+        assert_eq!((t.spans[0].start, t.spans[0].end), (200, 900));
     }
 
     #[test]

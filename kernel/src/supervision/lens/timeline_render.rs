@@ -22,17 +22,23 @@ const ROW: f64 = 40.0;
 /// Top of the first row (below the time axis).
 const TOP: f64 = 28.0;
 
-/// A duration for people: `0.42 ms`, `12.3 ms`, `1.25 s`.
+/// A duration for people: `3.2 µs`, `420 µs`, `4.20 ms`, `12.3 ms`, `1.25 s`.
 ///
 /// ```
 /// use rust_concurrency_kernel::supervision::lens::timeline_render::duration;
-/// assert_eq!(duration(420_000), "0.42 ms");
+/// assert_eq!(duration(3_240), "3.2 µs");
+/// assert_eq!(duration(420_000), "420 µs");
+/// assert_eq!(duration(4_200_000), "4.20 ms");
 /// assert_eq!(duration(12_340_000), "12.3 ms");
 /// assert_eq!(duration(1_250_000_000), "1.25 s");
 /// ```
 pub fn duration(ns: u64) -> String {
     let ms = ns as f64 / 1e6;
-    if ms < 10.0 {
+    if ns < 10_000 {
+        format!("{:.1} µs", ns as f64 / 1e3)
+    } else if ns < 1_000_000 {
+        format!("{:.0} µs", ns as f64 / 1e3)
+    } else if ms < 10.0 {
         format!("{ms:.2} ms")
     } else if ms < 1000.0 {
         format!("{ms:.1} ms")
@@ -245,4 +251,46 @@ pub fn html(t: &Timeline) -> String {
         escape(&duration(t.length)),
         svg(t)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervision::lens::timeline::build;
+    use multiproc::sys::timeline::{Event, Kind};
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(0), "0.0 µs");
+        assert_eq!(duration(3_240), "3.2 µs");
+        assert_eq!(duration(420_000), "420 µs");
+        assert_eq!(duration(4_200_000), "4.20 ms");
+        assert_eq!(duration(1_250_000_000), "1.25 s");
+    }
+
+    #[test]
+    fn the_svg_has_one_group_per_row_span_and_item_and_no_script_or_id() {
+        let ev = |kind, pid, t, name: &str, a| Event { kind, pid, tid: pid, thread: 0, t_ns: t, a, b: 0, op: String::new(), name: name.into() };
+        let t = build(
+            &[
+                ev(Kind::ProcessStart, 11, 100, "P<1>", 10),
+                ev(Kind::LockAcquired, 11, 200, "pen", 0),
+                ev(Kind::Put, 11, 250, "jobs", 0),
+                ev(Kind::LockReleased, 11, 300, "pen", 0),
+                ev(Kind::Get, 10, 400, "jobs", 0),
+                ev(Kind::ProcessExit, 11, 500, "P<1>", 0),
+            ],
+            10,
+            0,
+            600,
+        );
+        let svg = svg(&t);
+        assert_eq!(svg.matches(r#"<g class="row">"#).count(), 2);
+        assert_eq!(svg.matches(r#"<g class="span hold""#).count(), 1);
+        assert_eq!(svg.matches(r#"<g class="item">"#).count(), 1);
+        assert!(svg.contains("P&lt;1&gt; (pid 11)"), "names are escaped");
+        assert!(!svg.contains("<script") && !svg.contains(" id="));
+        let text = text(&t);
+        assert!(text.contains("item 1 of `jobs`: put by P<1> (pid 11) at 0.2 µs, taken by MainProcess (pid 10) at 0.4 µs"), "{text}");
+    }
 }
