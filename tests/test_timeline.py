@@ -239,3 +239,20 @@ def test_a_bad_switch_is_one_clear_error_and_the_kernel_lives_on(kernel):
     assert "no" not in res.stdout
     res = run_cell(kc, 'println!("alive");')
     assert res.status == "ok" and "alive" in res.stdout
+
+
+def test_a_thread_of_the_notebook_has_a_row_of_its_own(kernel):
+    """A thread the cell spawns is drawn on its own row, named, below the notebook's process."""
+    km, kc = kernel
+    res = run_cell(kc, """:timeline
+let q: Queue<u32> = Queue::new().named("q");
+let q2 = q.clone();
+let worker = std::thread::Builder::new().name("worker".into()).spawn(move || q2.put(7)).unwrap();
+worker.join().unwrap();
+println!("got {}", q.get());
+""")
+    assert res.status == "ok" and "got 7" in res.stdout
+    text = timeline_of(res)["data"]["text/plain"]
+    rows = [line.split(":")[0] for line in text.splitlines()[1:] if not line.startswith("item ")]
+    assert rows[0].startswith("MainProcess (pid ") and rows[1] == "thread 'worker' of MainProcess", text
+    assert re.search(r"^item 1 of `q`: put by thread 'worker' of MainProcess at .*, taken by MainProcess \(pid \d+\)", text, re.M), text
