@@ -441,8 +441,8 @@ impl Lock {
     #[inline]
     #[track_caller]
     pub fn release(&self) {
-        if timeline::on() && self.state.is_locked() {
-            timeline::event(timeline::Kind::LockReleased, "Lock::release", &self.name, 0, 0);
+        if timeline::on() {
+            self.record(timeline::Kind::LockReleased);
         }
         self.state.release("release of an unlocked Lock");
     }
@@ -451,9 +451,24 @@ impl Lock {
     #[inline(always)]
     fn noted(&self, got: bool) -> bool {
         if got && timeline::on() {
-            timeline::event(timeline::Kind::LockAcquired, "Lock::acquire", &self.name, 0, 0);
+            self.record(timeline::Kind::LockAcquired);
         }
         got
+    }
+
+    /// Out of line, so that the fast paths stay small enough to be inlined where they are used.
+    #[cold]
+    #[inline(never)]
+    fn record(&self, kind: timeline::Kind) {
+        match kind {
+            // Logged before the lock is let go (so holds never overlap in the log), and only
+            // when it is held (a bad release panics next, with nothing logged).
+            timeline::Kind::LockReleased if self.state.is_locked() => {
+                timeline::event(kind, "Lock::release", &self.name, 0, 0)
+            }
+            timeline::Kind::LockReleased => {}
+            _ => timeline::event(kind, "Lock::acquire", &self.name, 0, 0),
+        }
     }
 
     /// Acquires and returns a guard that releases when dropped (Python's `with lock:`).

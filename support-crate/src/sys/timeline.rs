@@ -285,10 +285,14 @@ const UNKNOWN: u8 = 0;
 const OFF: u8 = 1;
 const ON: u8 = 2;
 
-/// This copy's switch (see the module's text). Exported so that [`before_cell`] can set the
-/// switch of every loaded copy.
+/// This copy's switch (see the module's text).
+static SWITCH: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+/// The switch's address, exported so that [`before_cell`] can set the switch of every loaded
+/// copy. (The switch itself is not exported: an exported static is read through the global
+/// offset table, one more load on every fast path.)
 #[unsafe(no_mangle)]
-static MULTIPROC_TIMELINE_V1: AtomicU8 = AtomicU8::new(UNKNOWN);
+static MULTIPROC_TIMELINE_V1: &AtomicU8 = &SWITCH;
 
 /// The last decision [`before_cell`] copied into every loaded copy (used in the first one).
 #[unsafe(no_mangle)]
@@ -306,14 +310,14 @@ static MULTIPROC_TIMELINE_LAST_V1: AtomicU8 = AtomicU8::new(UNKNOWN);
 /// ```
 #[inline(always)]
 pub fn on() -> bool {
-    MULTIPROC_TIMELINE_V1.load(Ordering::Relaxed) != OFF
+    SWITCH.load(Ordering::Relaxed) != OFF
 }
 
 /// Whether the kernel records right now (reads the log's header; sets this copy's switch).
 #[cold]
 pub fn recording() -> bool {
     let now = log().is_some_and(|l| l.header.magic.load(Ordering::Relaxed) == MAGIC && l.header.on.load(Ordering::Relaxed) != 0);
-    MULTIPROC_TIMELINE_V1.store(if now { ON } else { OFF }, Ordering::Relaxed);
+    SWITCH.store(if now { ON } else { OFF }, Ordering::Relaxed);
     now
 }
 
@@ -374,8 +378,8 @@ pub fn before_cell() {
     if last.swap(now, Ordering::Relaxed) == now || log().is_none() {
         return;
     }
-    // SAFETY: every copy of this crate exports an `AtomicU8` under this name.
-    for copy in unsafe { super::one_copy::all_loaded::<AtomicU8>(c"MULTIPROC_TIMELINE_V1") } {
+    // SAFETY: every copy of this crate exports a `&AtomicU8` under this name.
+    for copy in unsafe { super::one_copy::all_loaded::<&'static AtomicU8>(c"MULTIPROC_TIMELINE_V1") } {
         copy.store(now, Ordering::Relaxed);
     }
 }
