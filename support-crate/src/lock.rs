@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use crate::sys::futex::{self, Woken};
 use crate::sys::shm::{ProcessShared, Shared};
 use crate::sys::wait;
+use crate::sys::timeline;
 use crate::sys::waits::{self, Waiting};
 use std::sync::Arc;
 
@@ -363,7 +364,7 @@ impl Lock {
     #[track_caller]
     pub fn acquire(&self) -> bool {
         match self.state.acquire(None, "Lock::acquire", &self.name) {
-            Ok(got) => got,
+            Ok(got) => self.noted(got),
             Err(e) => panic!("{e}"),
         }
     }
@@ -378,7 +379,7 @@ impl Lock {
     /// ```
     #[track_caller]
     pub fn acquire_checked(&self) -> Result<bool, LockError> {
-        self.state.acquire(None, "Lock::acquire", &self.name)
+        self.state.acquire(None, "Lock::acquire", &self.name).map(|got| self.noted(got))
     }
 
     /// Waits at most `seconds` for the lock; `true` if acquired (Python's
@@ -395,7 +396,7 @@ impl Lock {
     #[track_caller]
     pub fn acquire_timeout(&self, seconds: f64) -> bool {
         match self.state.acquire(deadline_after(seconds), "Lock::acquire_timeout", &self.name) {
-            Ok(got) => got,
+            Ok(got) => self.noted(got),
             Err(e) => panic!("{e}"),
         }
     }
@@ -409,7 +410,7 @@ impl Lock {
     /// ```
     #[track_caller]
     pub fn acquire_timeout_checked(&self, seconds: f64) -> Result<bool, LockError> {
-        self.state.acquire(deadline_after(seconds), "Lock::acquire_timeout", &self.name)
+        self.state.acquire(deadline_after(seconds), "Lock::acquire_timeout", &self.name).map(|got| self.noted(got))
     }
 
     /// Acquires the lock if it is free, without waiting (Python's `acquire(block=False)`).
@@ -422,7 +423,8 @@ impl Lock {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> bool {
-        self.state.try_acquire()
+        let got = self.state.try_acquire();
+        self.noted(got)
     }
 
     /// Releases the lock (any process may release it, as in Python).
@@ -439,7 +441,34 @@ impl Lock {
     #[inline]
     #[track_caller]
     pub fn release(&self) {
+        if timeline::on() {
+            self.record(timeline::Kind::LockReleased);
+        }
         self.state.release("release of an unlocked Lock");
+    }
+
+    /// The timeline's "lock taken" event (one relaxed load and a branch when it is off).
+    #[inline(always)]
+    fn noted(&self, got: bool) -> bool {
+        if got && timeline::on() {
+            self.record(timeline::Kind::LockAcquired);
+        }
+        got
+    }
+
+    /// Out of line, so that the fast paths stay small enough to be inlined where they are used.
+    #[cold]
+    #[inline(never)]
+    fn record(&self, kind: timeline::Kind) {
+        match kind {
+            // Logged before the lock is let go (so holds never overlap in the log), and only
+            // when it is held (a bad release panics next, with nothing logged).
+            timeline::Kind::LockReleased if self.state.is_locked() => {
+                timeline::event(kind, "Lock::release", &self.name, 0, 0)
+            }
+            timeline::Kind::LockReleased => {}
+            _ => timeline::event(kind, "Lock::acquire", &self.name, 0, 0),
+        }
     }
 
     /// Acquires and returns a guard that releases when dropped (Python's `with lock:`).
@@ -513,7 +542,7 @@ impl Lock {
     #[track_caller]
     pub(crate) fn acquire_until(&self, deadline: Option<Instant>, what: &str) -> bool {
         match self.state.acquire(deadline, what, &self.name) {
-            Ok(got) => got,
+            Ok(got) => self.noted(got),
             Err(e) => panic!("{e}"),
         }
     }

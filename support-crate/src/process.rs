@@ -38,6 +38,7 @@
 //! One Linux detail to know: "dies with its parent" is tied to the *thread* that called
 //! `start`. A process started from a short-lived thread is killed when that thread ends.
 
+use crate::sys::timeline;
 use std::cell::Cell;
 use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
@@ -511,9 +512,20 @@ impl Process {
     #[track_caller]
     pub fn join(&self) {
         self.own_pid("join");
+        self.noted_join(timeline::Kind::JoinCalled, "Process::join");
         if self.exitcode.get().is_none() {
             let code = wait_child(self.child_id, None, "Process::join");
             self.learn(code);
+        }
+        self.noted_join(timeline::Kind::JoinReturned, "Process::join");
+    }
+
+    /// The timeline's join events (one relaxed load and a branch when it is off).
+    #[inline(always)]
+    fn noted_join(&self, kind: timeline::Kind, op: &str) {
+        if timeline::on() {
+            let done = u64::from(self.exitcode.get().is_some());
+            timeline::event(kind, op, &self.name, self.pid.unwrap_or(0) as u64, done);
         }
     }
 
@@ -534,8 +546,10 @@ impl Process {
             return true;
         }
         let deadline = Instant::now() + Duration::from_secs_f64(seconds.clamp(0.0, 1e9));
+        self.noted_join(timeline::Kind::JoinCalled, "Process::join_timeout");
         let code = wait_child(self.child_id, Some(deadline), "Process::join_timeout");
         self.learn(code);
+        self.noted_join(timeline::Kind::JoinReturned, "Process::join_timeout");
         code.is_some()
     }
 
@@ -725,6 +739,7 @@ fn run_child(target: Target, name: &str, parent_pid: i32) -> ! {
         // Before anything the child prints (see `ToKernel::Hello`).
         let _ = link.send(&ToKernel::Hello { name: name.to_string() });
     }
+    crate::sys::timeline::note(crate::sys::timeline::Kind::ProcessStart, "Process::start", name, parent_pid as u64);
 
     let mut code = 0;
     if panic::catch_unwind(AssertUnwindSafe(target)).is_err() {
@@ -736,6 +751,7 @@ fn run_child(target: Target, name: &str, parent_pid: i32) -> ! {
     }
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
+    crate::sys::timeline::note(crate::sys::timeline::Kind::ProcessExit, "", name, code as u64);
     // SAFETY: `_exit` skips the parent's atexit handlers and destructors (the kernel's state
     // copied into this child must not be torn down twice).
     unsafe { libc::_exit(code) }

@@ -81,6 +81,14 @@ thread_local! {
     static RECV_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The timeline's put/get event with the item's number (out of line: the fast path only tests
+/// the switch).
+#[cold]
+#[inline(never)]
+fn record(kind: crate::sys::timeline::Kind, what: &str, name: &str, number: u32) {
+    crate::sys::timeline::event(kind, what, name, u64::from(number), 0);
+}
+
 fn deadline_after(secs: f64) -> Option<Instant> {
     let secs = if secs.is_finite() { secs.max(0.0) } else { 1e9 };
     Some(Instant::now() + Duration::from_secs_f64(secs.min(1e9)))
@@ -310,7 +318,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             }
         });
         match result {
-            Try::Ok(()) => Ok(()),
+            Try::Ok(number) => {
+                if crate::sys::timeline::on() {
+                    record(crate::sys::timeline::Kind::Put, what, &self.name, number);
+                }
+                Ok(())
+            }
             Try::WouldBlock => Err(Full(item)),
             Try::Closed => panic!("{what}: the queue is closed (Queue::close was called)"),
         }
@@ -367,7 +380,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 _ => self.ring.get(buf, deadline, what, &self.name),
             };
             match r {
-                Try::Ok(()) => Ok(decode(buf, what)),
+                Try::Ok(number) => {
+                    if crate::sys::timeline::on() {
+                        record(crate::sys::timeline::Kind::Get, what, &self.name, number);
+                    }
+                    Ok(decode(buf, what))
+                }
                 Try::WouldBlock => Err(Empty { closed: false }),
                 Try::Closed => Err(Empty { closed: true }),
             }

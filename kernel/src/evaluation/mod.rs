@@ -61,10 +61,10 @@ impl<T: std::fmt::Debug + ?Sized> KernelShowFinalValue for T {
 /// never-joined processes.
 fn flush_output_item() -> String {
     format!(
-        "#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    use std::io::Write;\n    let _ = std::io::stdout().flush();\n    let _ = std::io::stderr().flush();\n    multiproc::process::reap_finished();\n}}",
+        "#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    use std::io::Write;\n    let _ = std::io::stdout().flush();\n    let _ = std::io::stderr().flush();\n    multiproc::process::reap_finished();\n    multiproc::sys::timeline::after_cell();\n}}",
         runtime::FLUSH_SYMBOL
     ) + &format!(
-        "\n#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    multiproc::sys::report::install_for_notebook();\n}}",
+        "\n#[doc(hidden)]\n#[unsafe(no_mangle)]\npub extern \"C\" fn {}() {{\n    multiproc::sys::report::install_for_notebook();\n    multiproc::sys::timeline::before_cell();\n    multiproc::sys::timeline::cell_begins();\n}}",
         runtime::BEFORE_CELL_SYMBOL
     )
 }
@@ -183,6 +183,8 @@ pub struct Evaluator {
     running: Arc<Running>,
     publisher: Publisher,
     next_cell: u32,
+    /// `:timeline on`: every cell is recorded until `:timeline off`.
+    timeline_on: bool,
     _slot: Option<cache_slot::Slot>,
 }
 
@@ -263,7 +265,7 @@ impl Evaluator {
         let (ctx, outputs) = toolchain::in_config_dir(evcxr::CommandContext::new).map_err(|e| anyhow::anyhow!("starting evcxr: {e}"))?;
         drain_evcxr_outputs(outputs);
         let running = Arc::new(Running { cell: AtomicU32::new(0), code_running: AtomicBool::new(false), runtime_killed: AtomicU32::new(0) });
-        let mut ev = Evaluator { ctx: Some(ctx), supervisor: Some(supervisor), shared, running, publisher, next_cell: 1, _slot: slot };
+        let mut ev = Evaluator { ctx: Some(ctx), supervisor: Some(supervisor), shared, running, publisher, next_cell: 1, timeline_on: false, _slot: slot };
         ev.update_runtime_pid();
         let ctx = ev.ctx.as_mut().expect("context");
         ctx.set_opt_level("0").map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -311,19 +313,36 @@ impl Evaluator {
 
     /// Runs one cell; returns when its code returned and its non-daemon processes exited.
     pub fn execute(&mut self, req: CellRequest<'_>) -> CellOutcome {
-        // `:labels on|off` (supervision/labels.rs): a switch for the cells that follow; the rest
-        // of the cell, if any, runs as usual.
-        let after_labels = match supervision::labels::take_command(req.code) {
-            Some((supervision::labels::Command::Set(on), rest)) => {
-                supervision::labels::set(&self.shared, on);
-                if rest.trim().is_empty() {
-                    return CellOutcome::Ok;
+        // `:labels on|off` (supervision/labels.rs) and `:timeline [on|off]`
+        // (supervision/lens/timeline.rs): switches at the top of the cell; the rest of the
+        // cell, if any, runs as usual.
+        let mut after_commands: Option<String> = None;
+        let mut record_this_cell = false;
+        loop {
+            let code = after_commands.as_deref().unwrap_or(req.code);
+            if let Some((cmd, rest)) = supervision::labels::take_command(code) {
+                match cmd {
+                    supervision::labels::Command::Set(on) => supervision::labels::set(&self.shared, on),
+                    supervision::labels::Command::Bad(message) => return error("CommandError", message.clone(), vec![message]),
                 }
-                Some(rest)
+                after_commands = Some(rest);
+                continue;
             }
-            Some((supervision::labels::Command::Bad(message), _)) => return error("CommandError", message.clone(), vec![message]),
-            None => None,
-        };
+            if let Some((cmd, rest)) = supervision::lens::timeline::take_command(code) {
+                match cmd {
+                    supervision::lens::timeline::Command::ThisCell => record_this_cell = true,
+                    supervision::lens::timeline::Command::Set(on) => self.timeline_on = on,
+                    supervision::lens::timeline::Command::Bad(message) => return error("CommandError", message.clone(), vec![message]),
+                }
+                after_commands = Some(rest);
+                continue;
+            }
+            break;
+        }
+        if after_commands.as_deref().is_some_and(|rest| rest.trim().is_empty()) {
+            return CellOutcome::Ok;
+        }
+        let after_labels = after_commands;
         let req = CellRequest { code: after_labels.as_deref().unwrap_or(req.code), ..req };
         // Before evcxr, which would fetch and compile a tokio of its own (top_level_await.rs).
         if let Some(at) = top_level_await::find(req.code) {
@@ -336,6 +355,7 @@ impl Evaluator {
         self.running.cell.store(cell, Ordering::SeqCst);
         self.supervisor.as_ref().expect("supervisor").begin(cell, Some(req.parent), req.allow_stdin);
         page_of(&self.shared).refused_starts.store(0, Ordering::SeqCst);
+        let recording = if record_this_cell || self.timeline_on { supervision::lens::timeline::begin() } else { None };
         let started = Instant::now();
         let (result, rewritten) = annotate::execute(self.ctx.as_mut().expect("context"), req.code);
         self.running.code_running.store(false, Ordering::SeqCst);
@@ -346,6 +366,22 @@ impl Evaluator {
         let evaluated = started.elapsed();
         self.update_runtime_pid();
         let report = self.supervisor.as_ref().expect("supervisor").finish(cell);
+        if let Some(rec) = recording {
+            // After the cell's processes ended and their output was published (and replayed),
+            // before the result: the timeline is the cell's last output but its value.
+            let runtime = self.shared.runtime_pid.load(Ordering::SeqCst) as u32;
+            let t = supervision::lens::timeline::end(rec, runtime);
+            // Not for a cell that did not compile: none of its code ran.
+            if !req.silent && result.is_ok() {
+                self.publisher.publish(Some(req.parent), "display_data", json!({
+                    "data": {
+                        "text/plain": supervision::lens::timeline_render::text(&t),
+                        "text/html": supervision::lens::timeline_render::html(&t),
+                    },
+                    "metadata": {},
+                }));
+            }
+        }
         if timing_enabled() {
             let phases = match &result {
                 Ok(o) => o.phases.iter().map(|p| format!("{}={:?}", p.name, p.duration)).collect::<Vec<_>>().join(" "),

@@ -169,6 +169,8 @@ impl Supervisor {
     pub fn start(page: &'static ControlPage, publisher: Publisher, input: Arc<dyn InputProvider>) -> std::io::Result<Supervisor> {
         // The wait-for table of the deadlock detector, inherited by the runtime like the page.
         lens::deadlock::create_table();
+        // The timeline's event log, passed the same way.
+        lens::timeline::create_log();
         let receiver = Receiver::bind()?;
         let base = receiver.base().to_string();
         // SAFETY: set before the evcxr context (and its runtime) exists.

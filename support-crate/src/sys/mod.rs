@@ -9,4 +9,5 @@ pub mod report;
 pub mod perturb;
 pub(crate) mod proc_state;
 pub mod waits;
+pub mod timeline;
 pub mod thread_label;

@@ -358,11 +358,14 @@ impl Ring {
     /// Producers and consumers have separate locks (a "two-lock" queue): a producer only moves
     /// `tail` and reads `head`, a consumer the reverse, so one producer and one consumer never
     /// wait for each other. A stale `head` only under-estimates the free space.
-    pub fn try_put(&self, bytes: &[u8], what: &str) -> Try<()> {
+    /// On success the item's number in this ring (items ever put before it, wrapping), which
+    /// the `get` that takes it returns too: the timeline's arrow from put to get.
+    pub fn try_put(&self, bytes: &[u8], what: &str) -> Try<u32> {
         debug_assert!(bytes.len() <= self.max_item());
         let h = self.header();
         let p = &h.producer;
         let wake;
+        let number;
         {
             let _g = lock(&p.lock, what);
             if self.is_closed() {
@@ -371,6 +374,7 @@ impl Ring {
             let tail = p.tail.load(Ordering::Relaxed);
             let head = h.consumer.head.load(Ordering::Acquire);
             let (put, woff) = split(tail);
+            number = put;
             let (taken, _) = split(head);
             let maxsize = self.maxsize();
             if maxsize != 0 && put.wrapping_sub(taken) >= maxsize {
@@ -391,11 +395,12 @@ impl Ring {
         if wake {
             futex::wake(&p.put_seq, 1);
         }
-        Try::Ok(())
+        Try::Ok(number)
     }
 
     /// Takes one item into `out` (cleared first) without waiting.
-    pub fn try_get(&self, out: &mut Vec<u8>, what: &str) -> Try<()> {
+    /// On success the number the item's `put` gave it.
+    pub fn try_get(&self, out: &mut Vec<u8>, what: &str) -> Try<u32> {
         let h = self.header();
         let c = &h.consumer;
         // Cheap look without the lock: nothing there and not closed → would block.
@@ -403,6 +408,7 @@ impl Ring {
             return Try::WouldBlock;
         }
         let wake;
+        let number;
         {
             let _g = lock(&c.lock, what);
             // `closed` before `tail`: close() sets it under the producers' lock, so once we see
@@ -411,6 +417,7 @@ impl Ring {
             let head = c.head.load(Ordering::Relaxed);
             let tail = h.producer.tail.load(Ordering::Acquire);
             let (taken, roff) = split(head);
+            number = taken;
             let (put, _) = split(tail);
             if put == taken {
                 return if closed { Try::Closed } else { Try::WouldBlock };
@@ -429,11 +436,11 @@ impl Ring {
         if wake {
             futex::wake(&c.get_seq, 1);
         }
-        Try::Ok(())
+        Try::Ok(number)
     }
 
     /// Puts one item, waiting for room until `deadline`. Returns `WouldBlock` on timeout.
-    pub fn put(&self, bytes: &[u8], deadline: Option<Instant>, what: &str, name: &str) -> Try<()> {
+    pub fn put(&self, bytes: &[u8], deadline: Option<Instant>, what: &str, name: &str) -> Try<u32> {
         let c = &self.header().consumer;
         let mut recorded: Option<super::waits::Waiting> = None;
         loop {
@@ -458,7 +465,7 @@ impl Ring {
     }
 
     /// Takes one item into `out`, waiting until `deadline`. `WouldBlock` means timed out.
-    pub fn get(&self, out: &mut Vec<u8>, deadline: Option<Instant>, what: &str, name: &str) -> Try<()> {
+    pub fn get(&self, out: &mut Vec<u8>, deadline: Option<Instant>, what: &str, name: &str) -> Try<u32> {
         let p = &self.header().producer;
         let mut recorded: Option<super::waits::Waiting> = None;
         loop {
@@ -541,7 +548,7 @@ mod tests {
     #[test]
     fn a_holder_killed_inside_the_lock_does_not_hang_the_next_process() {
         let ring = Ring::new(1024, 0).unwrap();
-        assert!(matches!(ring.try_put(b"before", "test"), Try::Ok(())));
+        assert!(matches!(ring.try_put(b"before", "test"), Try::Ok(_)));
         // SAFETY: the child only takes the lock and kills itself.
         match unsafe { nix::unistd::fork() }.unwrap() {
             nix::unistd::ForkResult::Child => {
@@ -572,11 +579,11 @@ mod tests {
                         "the child died holding the lock"
                     );
                 }
-                assert!(matches!(ring.try_put(b"after", "test"), Try::Ok(())));
+                assert!(matches!(ring.try_put(b"after", "test"), Try::Ok(_)));
                 let mut out = Vec::new();
-                assert!(matches!(ring.try_get(&mut out, "test"), Try::Ok(())));
+                assert!(matches!(ring.try_get(&mut out, "test"), Try::Ok(_)));
                 assert_eq!(out, b"before");
-                assert!(matches!(ring.try_get(&mut out, "test"), Try::Ok(())));
+                assert!(matches!(ring.try_get(&mut out, "test"), Try::Ok(_)));
                 assert_eq!(out, b"after");
                 nix::sys::wait::waitpid(child, None).unwrap();
             }
@@ -588,14 +595,14 @@ mod tests {
         let ring = Ring::new(16, 0).unwrap();
         let mut out = Vec::new();
         for round in 0..20u8 {
-            assert!(matches!(ring.try_put(&[round; 5], "t"), Try::Ok(())));
+            assert!(matches!(ring.try_put(&[round; 5], "t"), Try::Ok(_)));
             // 9 bytes used of 16: a second 9-byte record does not fit.
             assert!(matches!(ring.try_put(&[round; 5], "t"), Try::WouldBlock));
-            assert!(matches!(ring.try_get(&mut out, "t"), Try::Ok(())));
+            assert!(matches!(ring.try_get(&mut out, "t"), Try::Ok(_)));
             assert_eq!(out, [round; 5]);
         }
         // Exactly full: 12 + 4 bytes.
-        assert!(matches!(ring.try_put(&[1; 12], "t"), Try::Ok(())));
+        assert!(matches!(ring.try_put(&[1; 12], "t"), Try::Ok(_)));
         assert_eq!(
             ring.used_bytes(
                 ring.header().producer.tail.load(Ordering::SeqCst),
@@ -604,7 +611,7 @@ mod tests {
             16
         );
         assert!(matches!(ring.try_put(&[], "t"), Try::WouldBlock));
-        assert!(matches!(ring.try_get(&mut out, "t"), Try::Ok(())));
+        assert!(matches!(ring.try_get(&mut out, "t"), Try::Ok(_)));
         assert_eq!(out, [1; 12]);
         assert_eq!(ring.len(), 0);
     }

@@ -47,7 +47,7 @@ pub const TIMED: u32 = 1;
 /// ```
 pub const SERVES: u32 = 2;
 
-const TEXT_WORDS: usize = (OP_BYTES + NAME_BYTES) / 8;
+pub(crate) const TEXT_WORDS: usize = (OP_BYTES + NAME_BYTES) / 8;
 
 /// One record of the table (128 bytes). `tid == 0`: free.
 #[repr(C)]
@@ -140,7 +140,7 @@ pub fn this_thread() -> u64 {
     }
 }
 
-fn pack(op: &str, name: &str) -> [u64; TEXT_WORDS] {
+pub(crate) fn pack(op: &str, name: &str) -> [u64; TEXT_WORDS] {
     let mut bytes = [0u8; OP_BYTES + NAME_BYTES];
     let cut = |s: &str, n: usize| {
         let mut end = s.len().min(n);
@@ -160,7 +160,7 @@ fn pack(op: &str, name: &str) -> [u64; TEXT_WORDS] {
     words
 }
 
-fn unpack(words: &[u64; TEXT_WORDS]) -> (String, String) {
+pub(crate) fn unpack(words: &[u64; TEXT_WORDS]) -> (String, String) {
     let mut bytes = Vec::with_capacity(OP_BYTES + NAME_BYTES);
     for w in words {
         bytes.extend_from_slice(&w.to_le_bytes());
@@ -260,6 +260,15 @@ fn gettid() -> u32 {
 /// Made by the crate's blocking calls just before they sleep (never on a fast path).
 pub struct Waiting {
     slot: Option<&'static Slot>,
+    /// While the timeline records: the operation, the name and the last holder/joined pid and
+    /// thread, for the "woke" event of [`super::timeline`] (`None` when it is off).
+    timeline: Option<Box<TimelineWait>>,
+}
+
+struct TimelineWait {
+    op: String,
+    name: String,
+    other: std::cell::Cell<(u32, u64)>,
 }
 
 impl Waiting {
@@ -287,7 +296,15 @@ impl Waiting {
     }
 
     fn with_flags(op: &str, name: &str, flags: u32) -> Waiting {
-        let Some(table) = table() else { return Waiting { slot: None } };
+        let timeline = super::timeline::on().then(|| {
+            super::timeline::event(super::timeline::Kind::Blocked, op, name, 0, 0);
+            Box::new(TimelineWait { op: op.to_string(), name: name.to_string(), other: std::cell::Cell::new((0, 0)) })
+        });
+        Waiting { slot: Self::claim(op, name, flags), timeline }
+    }
+
+    fn claim(op: &str, name: &str, flags: u32) -> Option<&'static Slot> {
+        let table = table()?;
         let tid = gettid();
         let start = tid as usize % SLOTS;
         for k in 0..SLOTS {
@@ -306,12 +323,12 @@ impl Waiting {
                     a.store(w, Ordering::Relaxed);
                 }
                 s.seq.store((seq.wrapping_add(1) | 1).wrapping_add(1), Ordering::Release);
-                return Waiting { slot: Some(s) };
+                return Some(s);
             }
         }
         // Table full: this wait goes unrecorded (the detector then never reports a deadlock
         // that involves it, which errs on the safe side).
-        Waiting { slot: None }
+        None
     }
 
     /// True when the wait is in the kernel's table.
@@ -322,6 +339,9 @@ impl Waiting {
     /// Sets who the wait depends on: a lock's holder (pid and `pthread_self()`), or the pid a
     /// join waits for (`thread` 0). Rewrites the record only when the values changed.
     pub fn other(&self, pid: u32, thread: u64) {
+        if let Some(t) = &self.timeline {
+            t.other.set((pid, thread));
+        }
         let Some(s) = self.slot else { return };
         if s.other_pid.load(Ordering::Relaxed) == pid && s.other_thread.load(Ordering::Relaxed) == thread {
             return;
@@ -339,6 +359,10 @@ impl Drop for Waiting {
     fn drop(&mut self) {
         if let Some(s) = self.slot {
             s.tid.store(0, Ordering::Release);
+        }
+        if let Some(t) = &self.timeline {
+            let (pid, thread) = t.other.get();
+            super::timeline::event(super::timeline::Kind::Woke, &t.op, &t.name, u64::from(pid), thread);
         }
     }
 }

@@ -1,0 +1,154 @@
+//! The timeline's recorder (`multiproc::sys::timeline`) with real processes: a log made the way
+//! the kernel makes it (a memfd passed in `MULTIPROC_KERNEL_TIMELINE_FD`), recording turned on
+//! and off the way the kernel does, and the events that processes, a lock, a queue and `join`
+//! write into it.
+//!
+//! One test function: the log's descriptor is read once per process, and the steps share it.
+
+use multiproc::lock::Lock;
+use multiproc::process::Process;
+use multiproc::queue::Queue;
+use multiproc::sys::timeline::{self, Event, Kind};
+// (`Event` here is the log's; the synchronisation event is `multiproc::event::Event`.)
+
+fn make_log() -> timeline::Log {
+    // SAFETY: a fresh memfd, sized as the kernel sizes it; no CLOEXEC so children keep it.
+    let fd = unsafe { libc::memfd_create(c"timeline-test".as_ptr(), 0) };
+    assert!(fd >= 0);
+    assert_eq!(unsafe { libc::ftruncate(fd, timeline::LOG_BYTES as libc::off_t) }, 0);
+    // SAFETY: set before any thread of this test reads the environment or the log.
+    unsafe { std::env::set_var(timeline::TIMELINE_FD_ENV, fd.to_string()) };
+    timeline::log().expect("the log maps")
+}
+
+/// Turns recording on or off as the kernel and the runtime's before-cell hook do.
+fn record(log: &timeline::Log, on: bool) {
+    if on {
+        log.set_on(false);
+        log.clear();
+    }
+    log.set_on(on);
+    timeline::before_cell();
+}
+
+fn of(events: &[Event], kind: Kind) -> Vec<&Event> {
+    events.iter().filter(|e| e.kind == kind).collect()
+}
+
+/// The cell of the test in the kernel: three processes, one lock, one queue.
+fn three_workers() -> Vec<u32> {
+    let lock = Lock::new().named("pen");
+    let q: Queue<u32> = Queue::new().named("results");
+    let mut workers = Vec::new();
+    for i in 0..3u32 {
+        let (lock, q) = (lock.clone(), q.clone());
+        let mut p = Process::new(move || {
+            let _g = lock.lock();
+            q.put(i);
+        })
+        .name(format!("Worker-{i}"));
+        p.start();
+        workers.push(p);
+    }
+    let got: Vec<u32> = (0..3).map(|_| q.get()).collect();
+    for p in &workers {
+        p.join();
+    }
+    let mut pids: Vec<u32> = workers.iter().map(|p| p.pid().unwrap() as u32).collect();
+    pids.sort_unstable();
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [0, 1, 2]);
+    pids
+}
+
+#[test]
+fn the_recorder_writes_what_processes_locks_queues_and_join_did_and_nothing_when_off() {
+    let log = make_log();
+
+    // Off: the same work writes nothing.
+    record(&log, false);
+    three_workers();
+    assert!(log.events().is_empty(), "recording was off: {:?}", log.events());
+
+    // On.
+    record(&log, true);
+    let pids = three_workers();
+    record(&log, false);
+    let ev = log.events();
+    let me = std::process::id();
+
+    // Each worker started (with its name and its parent) and exited.
+    let mut started: Vec<(u32, String, u64)> = of(&ev, Kind::ProcessStart).iter().map(|e| (e.pid, e.name.clone(), e.a)).collect();
+    started.sort();
+    assert_eq!(started.iter().map(|s| s.0).collect::<Vec<_>>(), pids, "{ev:#?}");
+    assert!(started.iter().all(|(_, name, parent)| name.starts_with("Worker-") && *parent == u64::from(me)));
+    // A child's events come from its main thread (thread id = pid), not the parent's thread
+    // it was forked from.
+    assert!(ev.iter().filter(|e| pids.contains(&e.pid)).all(|e| e.tid == e.pid), "{ev:#?}");
+    let mut exited: Vec<u32> = of(&ev, Kind::ProcessExit).iter().map(|e| e.pid).collect();
+    exited.sort_unstable();
+    assert_eq!(exited, pids);
+
+    // Every hold of the lock is taken and let go by the same worker, and holds never overlap:
+    // the log's order is the order of the fetch_add, and a release is logged before the lock
+    // is let go.
+    let locks: Vec<&Event> = ev.iter().filter(|e| matches!(e.kind, Kind::LockAcquired | Kind::LockReleased)).collect();
+    assert_eq!(locks.len(), 6, "{locks:#?}");
+    for pair in locks.chunks(2) {
+        assert_eq!((pair[0].kind, pair[1].kind), (Kind::LockAcquired, Kind::LockReleased), "{locks:#?}");
+        assert_eq!(pair[0].pid, pair[1].pid);
+        assert_eq!(pair[0].name, "pen");
+    }
+
+    // Each item's put and get carry the same number in the queue: 0, 1, 2, one each.
+    let mut puts: Vec<u64> = of(&ev, Kind::Put).iter().map(|e| e.a).collect();
+    let mut gets: Vec<u64> = of(&ev, Kind::Get).iter().filter(|e| e.pid == me).map(|e| e.a).collect();
+    puts.sort_unstable();
+    gets.sort_unstable();
+    assert_eq!((puts.clone(), gets), (vec![0, 1, 2], vec![0, 1, 2]));
+    assert!(of(&ev, Kind::Put).iter().all(|e| e.name == "results" && pids.contains(&e.pid)));
+    // A get is logged after the put of its item.
+    for g in of(&ev, Kind::Get) {
+        let p = of(&ev, Kind::Put).into_iter().find(|p| p.a == g.a).unwrap();
+        assert!(p.t_ns <= g.t_ns);
+    }
+
+    // The parent joined each worker once: called, then returned, with the child's pid.
+    let calls: Vec<u64> = of(&ev, Kind::JoinCalled).iter().map(|e| e.a).collect();
+    let returns: Vec<u64> = of(&ev, Kind::JoinReturned).iter().map(|e| e.a).collect();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls, returns);
+    assert!(of(&ev, Kind::JoinCalled).iter().all(|e| e.pid == me));
+
+    // Every wait that began also ended, with the same operation and object.
+    let blocked = of(&ev, Kind::Blocked);
+    let woke = of(&ev, Kind::Woke);
+    assert_eq!(blocked.len(), woke.len(), "{ev:#?}");
+    for b in &blocked {
+        assert!(woke.iter().any(|w| w.tid == b.tid && w.op == b.op && w.name == b.name && w.t_ns >= b.t_ns));
+    }
+
+    // A wait for a lock is logged with the process that held it.
+    record(&log, true);
+    let lock = Lock::new().named("pen");
+    let held = multiproc::event::Event::new();
+    let (l2, h2) = (lock.clone(), held.clone());
+    let mut holder = Process::new(move || {
+        let _g = l2.lock();
+        h2.set();
+        multiproc::lesson::sleep(0.2);
+    })
+    .name("Holder");
+    holder.start();
+    held.wait();
+    lock.acquire(); // sleeps until the holder lets go
+    lock.release();
+    holder.join();
+    record(&log, false);
+    let ev = log.events();
+    let woke: Vec<&Event> = ev.iter().filter(|e| e.kind == Kind::Woke && e.op == "Lock::acquire").collect();
+    assert_eq!(woke.len(), 1, "{ev:#?}");
+    assert_eq!(woke[0].a, holder.pid().unwrap() as u64, "the holder is named");
+    assert!(ev.iter().any(|e| e.kind == Kind::Blocked && e.name == "pen" && e.pid == me && e.t_ns <= woke[0].t_ns));
+}
