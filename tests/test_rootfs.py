@@ -11,19 +11,22 @@ and the rustup download (the machine's own toolchain is copied into /opt/rust in
 CI machines cannot download a toolchain).
 
 Layers, like Docker's build cache. Cached between runs under ``$RC_ROOTFS_CACHE`` (default
-``$XDG_CACHE_HOME/rust-concurrency-ci`` or ``~/.cache/rust-concurrency-ci``, outside the clone):
-the base (debootstrap + Python + the apt-get step, keyed by a hash of those), the toolchain copy,
-and the kernel's cargo target folder and registry as built inside the root filesystem (cargo
-itself decides what is stale). Each run starts fresh from those in ``target/rootfs-test/`` (the
-build folder): the remaining Dockerfile steps as root (``scripts/install.sh --no-venv --prune``,
-the chown, ...), each writing into a new overlay layer; then the student's layer on top, with an
-empty ``$HOME`` bind-mounted over the image's home and a fresh /tmp. What the student's layer
-holds afterwards is exactly what the student wrote outside $HOME and /tmp.
+``build/rootfs-cache`` in the clone: ignored by git, removed by `make clean`, so a clean clone
+starts cold): the base (debootstrap + Python + the apt-get step, keyed by a hash of those), the
+toolchain copy, and the kernel's cargo target folder and registry as built inside the root
+filesystem (cargo itself decides what is stale). The registry's lowest layer is this machine's
+own, read-only, so no crate is downloaded twice. Each run starts fresh from those in
+``target/rootfs-test/`` (the build folder): the remaining Dockerfile steps as root
+(``scripts/install.sh --no-venv --prune``, the chown, ...), each writing into a new overlay
+layer; then the student's layer on top, with an empty ``$HOME`` bind-mounted over the image's
+home and a fresh /tmp. What the student's layer holds afterwards is exactly what the student
+wrote outside $HOME and /tmp.
 
-Every mount lives in the namespace of one command and vanishes with it, whatever happens (a
-failing or killed test leaves no mount behind). Cold (empty cache), the first run costs about a
-minute of debootstrap, a few of apt-get, and the kernel's release build inside the root
-filesystem (about ten minutes on 2 cores); README.md gives the measured times.
+It runs in CI (``CI`` set, as .ci/run does) and with ``RC_ROOTFS_TEST=1`` (`make test-rootfs`);
+elsewhere it skips and says why. Every mount lives in the namespace of one command and vanishes
+with it, whatever happens (a failing or killed test leaves no mount behind). The time of each
+phase goes to ``target/rootfs-test/times.json`` and every line of ``build.log`` carries the
+seconds since its command started; README.md gives the measured cold and warm times.
 
 This catches what tests/test_binder.py (text only) cannot: ``--prune`` deleting something the
 kernel needs at run time, a cache or registry the student cannot write, a kernelspec pointing
