@@ -83,6 +83,8 @@ bench: install
 	else echo "make bench: benchmarks/run.py is missing, nothing to run" >&2; exit 1; fi
 
 # The Binder/JupyterHub image reproduced in a Debian root filesystem (tests/test_rootfs.py): needs
-# root and debootstrap; cold, it takes 25-60 min on 2 cores (cached in ~/.cache/rust-concurrency-ci).
+# root and debootstrap. `make test` runs it only in CI (CI=true, as .ci/run sets) and skips it
+# elsewhere; this target runs it alone. Its layers are cached in build/rootfs-cache (make clean
+# removes them); README.md ("What CI verifies of the image") gives its cold and warm times.
 test-rootfs: install
 	RC_ROOTFS_TEST=1 $(PY) -m pytest tests/test_rootfs.py -v

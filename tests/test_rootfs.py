@@ -11,19 +11,22 @@ and the rustup download (the machine's own toolchain is copied into /opt/rust in
 CI machines cannot download a toolchain).
 
 Layers, like Docker's build cache. Cached between runs under ``$RC_ROOTFS_CACHE`` (default
-``$XDG_CACHE_HOME/rust-concurrency-ci`` or ``~/.cache/rust-concurrency-ci``, outside the clone):
-the base (debootstrap + Python + the apt-get step, keyed by a hash of those), the toolchain copy,
-and the kernel's cargo target folder and registry as built inside the root filesystem (cargo
-itself decides what is stale). Each run starts fresh from those in ``target/rootfs-test/`` (the
-build folder): the remaining Dockerfile steps as root (``scripts/install.sh --no-venv --prune``,
-the chown, ...), each writing into a new overlay layer; then the student's layer on top, with an
-empty ``$HOME`` bind-mounted over the image's home and a fresh /tmp. What the student's layer
-holds afterwards is exactly what the student wrote outside $HOME and /tmp.
+``build/rootfs-cache`` in the clone: ignored by git, removed by `make clean`, so a clean clone
+starts cold): the base (debootstrap + Python + the apt-get step, keyed by a hash of those), the
+toolchain copy, and the kernel's cargo target folder and registry as built inside the root
+filesystem (cargo itself decides what is stale). The registry's lowest layer is this machine's
+own, read-only, so no crate is downloaded twice. Each run starts fresh from those in
+``target/rootfs-test/`` (the build folder): the remaining Dockerfile steps as root
+(``scripts/install.sh --no-venv --prune``, the chown, ...), each writing into a new overlay
+layer; then the student's layer on top, with an empty ``$HOME`` bind-mounted over the image's
+home and a fresh /tmp. What the student's layer holds afterwards is exactly what the student
+wrote outside $HOME and /tmp.
 
-Every mount lives in the namespace of one command and vanishes with it, whatever happens (a
-failing or killed test leaves no mount behind). Cold (empty cache), the first run costs about a
-minute of debootstrap, a few of apt-get, and the kernel's release build inside the root
-filesystem (about ten minutes on 2 cores); README.md gives the measured times.
+It runs in CI (``CI`` set, as .ci/run does) and with ``RC_ROOTFS_TEST=1`` (`make test-rootfs`);
+elsewhere it skips and says why. Every mount lives in the namespace of one command and vanishes
+with it, whatever happens (a failing or killed test leaves no mount behind). The time of each
+phase goes to ``target/rootfs-test/times.json`` and every line of ``build.log`` carries the
+seconds since its command started; README.md gives the measured cold and warm times.
 
 This catches what tests/test_binder.py (text only) cannot: ``--prune`` deleting something the
 kernel needs at run time, a cache or registry the student cannot write, a kernelspec pointing
@@ -39,6 +42,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -68,10 +72,32 @@ BASE_ENV = {"PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bi
 
 
 def cache_dir() -> Path:
+    """Where the layers that outlive a run are kept: the project's build folder (ignored by git,
+    removed by `make clean`), so a clean clone starts cold; ``$RC_ROOTFS_CACHE`` moves it (for
+    example outside the clone, to keep it between CI runs)."""
     if os.environ.get("RC_ROOTFS_CACHE"):
         return Path(os.environ["RC_ROOTFS_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "rust-concurrency-ci"
+    return REPO / "build" / "rootfs-cache"
+
+
+def host_registry() -> Path | None:
+    """This machine's cargo registry (``$CARGO_HOME/registry``), which `make test`'s own build
+    filled with every crate of Cargo.lock before this test runs; None if there is none."""
+    home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
+    registry = home / "registry"
+    return registry if (registry / "cache").is_dir() else None
+
+
+def not_asked_for() -> str | None:
+    """Why this run leaves the test out, or None: it runs in CI (``CI`` set, as .ci/run does)
+    and with ``RC_ROOTFS_TEST=1`` (`make test-rootfs`); ``RC_ROOTFS_TEST=0`` leaves it out."""
+    asked = os.environ.get("RC_ROOTFS_TEST")
+    if asked == "0":
+        return "RC_ROOTFS_TEST=0"
+    if asked or os.environ.get("CI"):
+        return None
+    return ("the root-filesystem test runs in CI (CI=true, as .ci/run sets) or with `make test-rootfs`: "
+            "as root it builds a Debian image with the kernel inside (about 20 min cold on 2 idle cores)")
 
 
 def unavailable() -> str | None:
@@ -178,17 +204,38 @@ def in_rootfs(layers: dict, command: str, env: dict, *, uid: int | None = None, 
     lines.append(shlex.join(["exec", "chroot", *userspec, str(root), "/usr/bin/env", "-i", *envs,
                              "/bin/sh", "-c", f"cd {shlex.quote(cwd)} && {command}"]))
     script = "\n".join(lines)
-    out = open(log, "a") if log else subprocess.PIPE
-    try:
-        if log:
-            out.write(f"\n==== {command[:200]}\n")
-            out.flush()
-        proc = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--kill-child", "bash", "-c", script],
-                              stdout=out, stderr=subprocess.STDOUT, text=True, timeout=timeout)
-    finally:
-        if log:
-            out.close()
-    return proc
+    argv = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "bash", "-c", script]
+    if log is None:
+        return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return logged(argv, log, command[:200], timeout)
+
+
+def logged(argv: list[str], log: Path, title: str, timeout: int) -> subprocess.CompletedProcess:
+    """Runs ``argv`` with its output appended to ``log``, each line stamped with the clock time
+    and the seconds since the command started (the log is where a run's phases are timed)."""
+    started = time.monotonic()
+    with open(log, "a") as out:
+        out.write(f"\n==== {time.strftime('%H:%M:%S')} {title}\n")
+        out.flush()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+
+        def copy() -> None:
+            for line in proc.stdout:
+                out.write(f"{time.strftime('%H:%M:%S')} +{time.monotonic() - started:6.1f}s {line}")
+                out.flush()
+
+        reader = threading.Thread(target=copy, daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # unshare's --kill-child takes everything inside with it
+            proc.wait()
+            reader.join(timeout=10)
+            raise
+        reader.join(timeout=10)
+        out.write(f"==== exit {proc.returncode} after {time.monotonic() - started:.1f} s\n")
+    return subprocess.CompletedProcess(argv, proc.returncode)
 
 
 def tail(path: Path, n: int = 4000) -> str:
@@ -205,12 +252,10 @@ def layer_key(*parts: str) -> str:
 @pytest.fixture(scope="module")
 def image():
     """Builds the image's root filesystem (cached layers + this run's root-owned layers)."""
-    if not os.environ.get("RC_ROOTFS_TEST"):
-        # Opt-in until a clean CI run has measured it: cold, this test builds a Debian image with
-        # the kernel inside (25-60 min on 2 cores), which would take CI past its 60-minute aim.
-        pytest.skip("the root-filesystem test runs with `make test-rootfs` (RC_ROOTFS_TEST=1): "
-                    "cold it builds a Debian image with the kernel inside (25-60 min on 2 cores)")
+    why_not = not_asked_for()
     why = unavailable()
+    if why_not:
+        pytest.skip(why_not + (f"; this machine cannot run it anyway: {why}" if why else ""))
     if why:
         if os.environ.get("CI"):
             pytest.fail(f"the root-filesystem test cannot run on this CI machine: {why}", pytrace=False)
@@ -224,15 +269,15 @@ def image():
     times = {}
 
     # Cached layers: the base (debootstrap, Python, the apt-get step) and the toolchain copy.
-    started = time.monotonic()
     base = cache / f"base-{layer_key(SCRIPT.read_text(), spec['suite'], spec['apt'])}"
     toolchain_name = spec["args"]["RUST_TOOLCHAIN"]
     toolchain = cache / f"toolchain-{toolchain_name}-{layer_key(SCRIPT.read_text(), rustc_version(toolchain_name))}"
     for cmd in (["base", str(base), spec["suite"], spec["apt"]], ["toolchain", str(toolchain), toolchain_name]):
-        with open(log, "a") as f:
-            run = subprocess.run(["bash", str(SCRIPT), *cmd], stdout=f, stderr=subprocess.STDOUT, timeout=3600)
+        started = time.monotonic()
+        run = logged(["bash", str(SCRIPT), *cmd], log, f"scripts/debian-rootfs.sh {cmd[0]}", 3600)
         assert run.returncode == 0, f"scripts/debian-rootfs.sh {cmd[0]} failed:\n{tail(log)}"
-    times["cached layers"] = time.monotonic() - started
+        times[f"{cmd[0]} layer"] = time.monotonic() - started
+        record_times(times)
 
     build_env = {**spec["args"], **spec["env"], "DEBIAN_FRONTEND": "noninteractive"}
     assert build_env["RUSTUP_HOME"] == build_env["CARGO_HOME"] == "/opt/rust", "the toolchain copy assumes /opt/rust"
@@ -241,22 +286,30 @@ def image():
     # The kernel's cargo target folder and registry, built inside the root filesystem at the
     # image's paths (so cargo's fingerprints match) and kept in the cache; install.sh's own
     # build below then finds it fresh. The throwaway root layer holds nothing else we keep.
+    # The registry's lowest layer is this machine's own (read-only): `make test` has just built
+    # the same Cargo.lock, so every crate the image's builds need (the kernel, the support
+    # crate, rsmpi) is there already, and cargo downloads none of them again; what cargo adds
+    # goes into the cache's layer above it. Compiled crates cannot be shared that way: cargo's
+    # fingerprint of a registry crate holds the absolute path of its sources, which is under
+    # /opt/rust in the image and under this machine's CARGO_HOME here, so every one rebuilds.
     started = time.monotonic()
     target_cache, registry_cache = cache / "cargo-target", cache / "cargo-registry"
     target_cache.mkdir(exist_ok=True)
+    registry_lowers = [r for r in [host_registry()] if r]
+    registry_mount = overlay(registry_lowers, registry_cache) if registry_lowers else registry_cache
     registry_cache.mkdir(exist_ok=True)
-    pre = in_rootfs({"/": overlay(lowers, RUN_DIR / "prebuild"), TARGET: target_cache, REGISTRY: registry_cache},
+    pre = in_rootfs({"/": overlay(lowers, RUN_DIR / "prebuild"), TARGET: target_cache, REGISTRY: registry_mount},
                     "cargo build --release --locked -p rust-concurrency-kernel", build_env, cwd=SRC, copy_to=SRC, log=log)
     assert pre.returncode == 0, f"building the kernel in the root filesystem failed:\n{tail(log)}"
     for d in ("prebuild", "prebuild.work"):
         shutil.rmtree(RUN_DIR / d)
     times["kernel build into the cache"] = time.monotonic() - started
+    record_times(times)
 
     # This run's layers, one overlay upper folder per mount, stacked step by step.
     uppers = {"/": RUN_DIR / "root", TARGET: RUN_DIR / "target", REGISTRY: RUN_DIR / "registry"}
-    lower_of = {"/": lowers, TARGET: [target_cache], REGISTRY: [registry_cache]}
+    lower_of = {"/": lowers, TARGET: [target_cache], REGISTRY: [registry_cache, *registry_lowers]}
     layers = {p: overlay(lower_of[p], uppers[p]) for p in uppers}
-    started = time.monotonic()
     for kind, text, user, workdir in spec["steps"]:
         if kind == "run" and text == spec["apt"]:
             continue  # in the base layer
@@ -264,13 +317,25 @@ def image():
             # The toolchain layer stands in for rustup's download; the step's own check remains.
             text = text.split("&&", 1)[1] if "&&" in text else "true"
         assert user == "root", f"a RUN or COPY as {user}: the test runs build steps as root only"
+        started = time.monotonic()
         if kind == "copy":
             proc = in_rootfs(layers, "true", build_env, copy_to=text, log=log)
         else:
             proc = in_rootfs(layers, text, build_env, cwd=workdir, log=log)
+        times[f"{kind.upper()} {text[:70]}"] = time.monotonic() - started
+        record_times(times)
         assert proc.returncode == 0, f"Dockerfile step {kind.upper()} {text!r} failed:\n{tail(log)}"
-    times["Dockerfile steps"] = time.monotonic() - started
     yield {"spec": spec, "lowers": lowers, "uppers": uppers, "lower_of": lower_of, "times": times, "log": log}
+
+
+def record_times(times: dict, say: bool = False) -> None:
+    """The run's phases in seconds, with the load average they ran under: printed, and kept in
+    target/rootfs-test/times.json (README.md quotes them)."""
+    record = {"phases_s": {k: round(v, 1) for k, v in times.items()}, "total_s": round(sum(times.values()), 1),
+              "loadavg_at_end": Path("/proc/loadavg").read_text().split()[:3], "cpus": os.cpu_count()}
+    (RUN_DIR / "times.json").write_text(json.dumps(record, indent=1) + "\n")
+    if say:
+        print("rootfs test times:", json.dumps(record))
 
 
 def rustc_version(toolchain: str) -> str:
@@ -295,9 +360,9 @@ def student(image):
     proc = in_rootfs(layers, shlex.join(["python3", f"{SRC}/{STUDENT}", *LESSONS]), env, uid=uid,
                      cwd=spec["workdir"], home=home, log=log, timeout=2400)
     image["times"]["student session"] = time.monotonic() - started
+    record_times(image["times"], say=True)
     results_file = home / "results" / "results.json"
     assert proc.returncode == 0 and results_file.exists(), f"the student's session failed:\n{tail(log)}"
-    print("rootfs test times (s):", {k: round(v) for k, v in image["times"].items()})
     return {"results": json.loads(results_file.read_text()), "home": home, "uppers": uppers, "log": log}
 
 
