@@ -321,3 +321,32 @@ def browser():
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_FLAGS)
         yield b
         b.close()
+
+
+def measure_offline(browser, html: str, measure: str, tmp_path, name: str, height: int = 800) -> dict:
+    """Writes ``html`` (a display's HTML) into a page of its own, opens it in Chromium with every
+    request refused (a kernel's picture must need none), evaluates ``measure`` (a JavaScript
+    function returning a dict of figures in the page's pixels) and returns its figures, plus
+    ``requests``: what the page tried to load. A screenshot goes to ``tmp_path/<name>.png``."""
+    page_file = tmp_path / f"{name}.html"
+    page_file.write_text(f'<!doctype html><html><head><meta charset="utf-8"></head><body>{html}</body></html>', encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1280, "height": height})
+    requests = []
+    context.route(lambda url: not url.startswith(page_file.as_uri()), lambda route: route.abort("internetdisconnected"))
+    page = context.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    try:
+        page.goto(page_file.as_uri())
+        figures = page.evaluate(measure)
+        page.screenshot(path=str(tmp_path / f"{name}.png"))
+    finally:
+        context.close()
+    figures["requests"] = [u for u in requests if u != page_file.as_uri()]
+    return figures
+
+
+def inside(inner: dict, outer: dict, slack: float = 0.5) -> bool:
+    """True if the box ``inner`` (left, top, right, bottom) lies within ``outer``, give or take
+    ``slack`` pixels."""
+    return (inner["left"] >= outer["left"] - slack and inner["top"] >= outer["top"] - slack
+            and inner["right"] <= outer["right"] + slack and inner["bottom"] <= outer["bottom"] + slack)

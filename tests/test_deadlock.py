@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from conftest import run_cell
+from conftest import inside, measure_offline, run_cell
 
 # Generous: the detector looks every 250 ms and confirms at its next look; CI may be slow.
 REPORT_WITHIN = 5.0
@@ -501,11 +501,6 @@ MEASURE_SVG = r"""() => {
 }"""
 
 
-def _inside(inner: dict, outer: dict, slack: float = 0.5) -> bool:
-    return (inner["left"] >= outer["left"] - slack and inner["top"] >= outer["top"] - slack
-            and inner["right"] <= outer["right"] + slack and inner["bottom"] <= outer["bottom"] + slack)
-
-
 def _overlap(a: dict, b: dict) -> bool:
     return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
 
@@ -520,23 +515,9 @@ def _nearest_box(point, boxes) -> int:
 
 
 def render_picture(browser, html: str, tmp_path) -> dict:
-    """Writes the report's HTML into a page of its own, opens it in Chromium with every request
-    refused (the picture must need none), and returns MEASURE_SVG's figures."""
-    page_file = tmp_path / "deadlock.html"
-    page_file.write_text(f'<!doctype html><html><head><meta charset="utf-8"></head><body>{html}</body></html>', encoding="utf-8")
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    requests = []
-    context.route(lambda url: not url.startswith(page_file.as_uri()), lambda route: route.abort("internetdisconnected"))
-    page = context.new_page()
-    page.on("request", lambda r: requests.append(r.url))
-    try:
-        page.goto(page_file.as_uri())
-        figures = page.evaluate(MEASURE_SVG)
-        page.screenshot(path=str(tmp_path / "deadlock.png"))
-    finally:
-        context.close()
-    figures["requests"] = [u for u in requests if u != page_file.as_uri()]
-    return figures
+    """Opens the report's HTML in Chromium with every request refused (the picture must need
+    none) and returns MEASURE_SVG's figures."""
+    return measure_offline(browser, html, MEASURE_SVG, tmp_path, "deadlock")
 
 
 def assert_picture_of_cycle(figures: dict, cycle: list[tuple[str, str]]) -> None:
@@ -551,8 +532,8 @@ def assert_picture_of_cycle(figures: dict, cycle: list[tuple[str, str]]) -> None
     assert sorted(names) == sorted(who for who, _ in cycle), shown
     for b in boxes:
         # The name is drawn inside its box, and the box inside the picture.
-        assert _inside(b["label"]["box"], b["box"]), f"{b['label']['text']!r} overflows its box: {b}"
-        assert _inside(b["box"], figures["svg"]), f"box {b['label']['text']!r} outside the picture: {b}"
+        assert inside(b["label"]["box"], b["box"]), f"{b['label']['text']!r} overflows its box: {b}"
+        assert inside(b["box"], figures["svg"]), f"box {b['label']['text']!r} outside the picture: {b}"
     waits_for = {who: (lock, cycle[(k + 1) % len(cycle)][0]) for k, (who, lock) in enumerate(cycle)}
     assert figures["markers"] == 1, shown
     for a in arrows:
@@ -564,8 +545,8 @@ def assert_picture_of_cycle(figures: dict, cycle: list[tuple[str, str]]) -> None
         assert "monospace" in a["label"]["font"], f"lock {a['label']['text']!r} not drawn as code: {shown}"
         # The arrows start and end outside the boxes (at their edges), and their labels cover no box.
         for p in (a["from"], a["to"]):
-            assert not any(_inside({"left": p[0], "top": p[1], "right": p[0], "bottom": p[1]}, b["box"], slack=-0.5) for b in boxes), f"arrow end {p} inside a box: {shown}"
-        assert _inside(a["label"]["box"], figures["svg"]), f"label {a['label']['text']!r} outside the picture: {shown}"
+            assert not any(inside({"left": p[0], "top": p[1], "right": p[0], "bottom": p[1]}, b["box"], slack=-0.5) for b in boxes), f"arrow end {p} inside a box: {shown}"
+        assert inside(a["label"]["box"], figures["svg"]), f"label {a['label']['text']!r} outside the picture: {shown}"
         assert not any(_overlap(a["label"]["box"], b["box"]) for b in boxes), f"label {a['label']['text']!r} covers a box: {shown}"
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import run_cell
+from conftest import inside, measure_offline, run_cell
 
 KNOWN_CELL = r""":timeline
 let pen = Lock::new().named("pen");
@@ -60,6 +60,27 @@ for p in &ps { p.join(); }
 println!("done");
 """
 
+# Ping-pong over one duplex pipe: the parent sends i, the child receives it and answers i + 100.
+# Causality orders every message: the child's answer is sent after it received the ping, and
+# the parent's next ping after it received the answer.
+PING_PONG = r""":timeline
+let (here, there) = Pipe::new::<u32>();
+let mut p = Process::new(move || {
+    for _ in 0..3 {
+        let i = there.recv().unwrap();
+        there.send(i + 100);
+    }
+}).name("Echo");
+p.start();
+let mut answers = Vec::new();
+for i in 0..3u32 {
+    here.send(i);
+    answers.push(here.recv().unwrap());
+}
+p.join();
+println!("answers {answers:?}");
+"""
+
 
 def timeline_of(res) -> dict:
     shown = [d["content"] for d in res.displays if "rc-timeline" in d["content"]["data"].get("text/html", "")]
@@ -91,21 +112,7 @@ MEASURE = r"""() => {
 
 def render(browser, html: str, tmp_path) -> dict:
     """Opens the display's HTML in a page of its own, offline, and returns MEASURE's figures."""
-    page_file = tmp_path / "timeline.html"
-    page_file.write_text(f'<!doctype html><html><head><meta charset="utf-8"></head><body>{html}</body></html>', encoding="utf-8")
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    requests = []
-    context.route(lambda url: not url.startswith(page_file.as_uri()), lambda route: route.abort("internetdisconnected"))
-    page = context.new_page()
-    page.on("request", lambda r: requests.append(r.url))
-    try:
-        page.goto(page_file.as_uri())
-        figures = page.evaluate(MEASURE)
-        page.screenshot(path=str(tmp_path / "timeline.png"))
-    finally:
-        context.close()
-    figures["requests"] = [u for u in requests if u != page_file.as_uri()]
-    return figures
+    return measure_offline(browser, html, MEASURE, tmp_path, "timeline", height=900)
 
 
 def row_at(figures: dict, y: float) -> str | None:
@@ -115,11 +122,6 @@ def row_at(figures: dict, y: float) -> str | None:
         if abs(y - mid) <= 10:
             return r["label"]
     return None
-
-
-def inside(inner: dict, outer: dict, slack: float = 0.5) -> bool:
-    return (inner["left"] >= outer["left"] - slack and inner["top"] >= outer["top"] - slack
-            and inner["right"] <= outer["right"] + slack and inner["bottom"] <= outer["bottom"] + slack)
 
 
 def test_the_timeline_of_three_workers_one_lock_and_a_queue_in_chromium(kernel, browser, tmp_path):
@@ -256,3 +258,30 @@ println!("got {}", q.get());
     rows = [line.split(":")[0] for line in text.splitlines()[1:] if not line.startswith("item ")]
     assert rows[0].startswith("MainProcess (pid ") and rows[1] == "thread 'worker' of MainProcess", text
     assert re.search(r"^item 1 of `q`: put by thread 'worker' of MainProcess at .*, taken by MainProcess \(pid \d+\)", text, re.M), text
+
+
+def test_pipe_messages_are_arrows_from_each_send_to_its_recv_in_chromium(kernel, browser, tmp_path):
+    """Each message of a ping-pong is one arrow from the row that sent it to the row that received
+    it, and the arrows follow one another: an answer leaves after its ping arrived."""
+    km, kc = kernel
+    res = run_cell(kc, PING_PONG, timeout=180)
+    assert res.status == "ok", res.errors
+    assert "answers [100, 101, 102]" in res.stdout
+    shown = timeline_of(res)
+    text = shown["data"]["text/plain"]
+    pids = dict(re.findall(r"^(MainProcess|Echo) \(pid (\d+)\)", text, re.M))
+    main, echo = f"MainProcess (pid {pids['MainProcess']})", f"Echo (pid {pids['Echo']})"
+    assert text.count("a message on a pipe: sent by ") == 6, text
+
+    fig = render(browser, shown["data"]["text/html"], tmp_path)
+    seen = f"measured: {fig}"
+    assert fig["svgs"] == 1 and fig["scripts"] == 0 and not fig["requests"], seen
+    arrows = sorted(fig["arrows"], key=lambda a: a["from"][0])
+    assert len(arrows) == 6, seen
+    directions = [(row_at(fig, a["from"][1]), row_at(fig, a["to"][1])) for a in arrows]
+    assert directions == [(main, echo), (echo, main)] * 3, directions
+    for a in arrows:
+        assert "a message on a pipe" in a["title"], a
+        assert a["to"][0] >= a["from"][0] - 1.0, f"received before it was sent: {a}"
+    for earlier, later in zip(arrows, arrows[1:]):
+        assert later["from"][0] >= earlier["to"][0] - 1.0, f"a message left before the one it answers arrived: {earlier} {later}"

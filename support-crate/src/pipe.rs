@@ -67,6 +67,11 @@ const PART: usize = 32 * 1024;
 const MORE: u8 = 1;
 /// First byte of a message: this is the item's last (often only) part.
 const LAST: u8 = 0;
+/// First byte of a message: the item's last part, after the 8 bytes (little-endian) of the
+/// number the timeline gave the item (`sys::timeline::sent`; only while a cell is recorded).
+const LAST_NUMBERED: u8 = 2;
+/// Bytes of that number.
+const NUMBER: usize = 8;
 
 /// The error of [`Connection::recv`]: the other end was closed in every process and nothing is
 /// left to read (Python's `EOFError`).
@@ -292,26 +297,36 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
             panic!("{what}: this is the receiving end of a one-way pipe");
         }
         let fd = self.fd(what);
+        // While the timeline records, the last part carries the message's number, so that the
+        // receiver's event names the same message (whichever process sent or received it).
+        let number = if crate::sys::timeline::on() { crate::sys::timeline::sent(what) } else { 0 };
+        let (last, head) = if number == 0 { (LAST, &[][..]) } else { (LAST_NUMBERED, &number.to_le_bytes()[..]) };
         let mut parts = bytes.chunks(PART).peekable();
         if bytes.is_empty() {
-            self.send_part(fd, LAST, &[]);
+            self.send_part(fd, last, head, &[]);
         }
         while let Some(part) = parts.next() {
-            self.send_part(fd, if parts.peek().is_some() { MORE } else { LAST }, part);
+            match parts.peek() {
+                Some(_) => self.send_part(fd, MORE, &[], part),
+                None => self.send_part(fd, last, head, part),
+            }
         }
     }
 
     #[track_caller]
-    fn send_part(&self, fd: RawFd, tag: u8, part: &[u8]) {
-        let mut small = [0u8; 1 + 256];
+    fn send_part(&self, fd: RawFd, tag: u8, head: &[u8], part: &[u8]) {
+        let mut small = [0u8; 1 + NUMBER + 256];
         let mut big = Vec::new();
-        let msg: &[u8] = if part.len() <= 256 {
+        let len = 1 + head.len() + part.len();
+        let msg: &[u8] = if len <= small.len() {
             small[0] = tag;
-            small[1..=part.len()].copy_from_slice(part);
-            &small[..=part.len()]
+            small[1..=head.len()].copy_from_slice(head);
+            small[1 + head.len()..len].copy_from_slice(part);
+            &small[..len]
         } else {
-            big.reserve_exact(1 + part.len());
+            big.reserve_exact(len);
             big.push(tag);
+            big.extend_from_slice(head);
             big.extend_from_slice(part);
             &big
         };
@@ -378,7 +393,7 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
         }
         let fd = self.fd(what);
         let mut item = Vec::new();
-        let mut buf = vec![0u8; 1 + PART];
+        let mut buf = vec![0u8; 1 + NUMBER + PART];
         let mut recorded: Option<crate::sys::waits::Waiting> = None;
         loop {
             let n = loop {
@@ -396,9 +411,20 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
                 // Every message has at least its tag byte: 0 bytes is the end of file.
                 return Err(RecvError);
             }
-            item.extend_from_slice(&buf[1..n]);
-            if buf[0] == LAST {
-                return Ok(item);
+            match buf[0] {
+                LAST => {
+                    item.extend_from_slice(&buf[1..n]);
+                    return Ok(item);
+                }
+                LAST_NUMBERED if n > NUMBER => {
+                    item.extend_from_slice(&buf[1 + NUMBER..n]);
+                    if crate::sys::timeline::on() {
+                        let number = u64::from_le_bytes(buf[1..=NUMBER].try_into().expect("8 bytes"));
+                        crate::sys::timeline::event(crate::sys::timeline::Kind::Recv, what, "pipe", number, 0);
+                    }
+                    return Ok(item);
+                }
+                _ => item.extend_from_slice(&buf[1..n]),
             }
         }
     }

@@ -151,4 +151,44 @@ fn the_recorder_writes_what_processes_locks_queues_and_join_did_and_nothing_when
     assert_eq!(woke.len(), 1, "{ev:#?}");
     assert_eq!(woke[0].a, holder.pid().unwrap() as u64, "the holder is named");
     assert!(ev.iter().any(|e| e.kind == Kind::Blocked && e.name == "pen" && e.pid == me && e.t_ns <= woke[0].t_ns));
+
+    // Pipe messages: each send and the recv that took its message carry the same number,
+    // whichever of two senders sharing one end sent it; a large message (several parts) too.
+    record(&log, true);
+    let (rx, tx) = multiproc::pipe::Pipe::one_way::<Vec<u8>>();
+    let mut senders = Vec::new();
+    for i in 0..2u8 {
+        let tx = tx.clone();
+        let mut p = Process::new(move || {
+            tx.send(vec![i; 3]);
+            tx.send(vec![i; 100_000]);
+        })
+        .name(format!("Sender-{i}"));
+        p.start();
+        senders.push(p);
+    }
+    let lengths: Vec<usize> = (0..4).map(|_| rx.recv().unwrap().len()).collect();
+    for p in &senders {
+        p.join();
+    }
+    record(&log, false);
+    let ev = log.events();
+    assert_eq!(lengths.iter().filter(|&&n| n == 3).count(), 2, "the number is not part of the message: {lengths:?}");
+    let sends = of(&ev, Kind::Send);
+    let recvs = of(&ev, Kind::Recv);
+    assert_eq!((sends.len(), recvs.len()), (4, 4), "{ev:#?}");
+    let mut numbers: Vec<u64> = sends.iter().map(|e| e.a).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 4, "every message has its own number: {sends:#?}");
+    for r in &recvs {
+        assert_eq!(r.pid, me);
+        let s = sends.iter().find(|s| s.a == r.a).expect("a recv names a message that was sent");
+        assert!(s.t_ns <= r.t_ns && s.pid != me && s.name == "pipe");
+    }
+    // Off: messages carry no number and nothing is written.
+    let (a, b) = multiproc::pipe::Pipe::new::<u8>();
+    a.send(7);
+    assert_eq!(b.recv(), Ok(7));
+    assert!(log.events().iter().all(|e| !matches!(e.kind, Kind::Send | Kind::Recv) || e.t_ns <= recvs[3].t_ns));
 }

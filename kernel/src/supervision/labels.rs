@@ -39,29 +39,15 @@ pub enum Command {
 /// assert!(matches!(take_command(":labels maybe").unwrap().0, Command::Bad(_)));
 /// ```
 pub fn take_command(code: &str) -> Option<(Command, String)> {
-    let mut offset = 0;
-    for line in code.split_inclusive('\n') {
-        let bare = line.trim();
-        if bare.is_empty() {
-            offset += line.len();
-            continue;
-        }
-        let arg = bare.strip_prefix(":labels")?;
-        if !arg.is_empty() && !arg.starts_with(char::is_whitespace) {
-            return None;
-        }
-        let cmd = match arg.trim() {
-            "on" => Command::Set(true),
-            "off" => Command::Set(false),
-            other => Command::Bad(format!(
-                "`:labels` takes `on` or `off` (got `{other}`): `:labels on` starts every line of output with the name of the process that printed it"
-            )),
-        };
-        let newline = if line.ends_with('\n') { "\n" } else { "" };
-        let rest = format!("{}{newline}{}", &code[..offset], &code[offset + line.len()..]);
-        return Some((cmd, rest));
-    }
-    None
+    let (arg, rest) = super::lens::command::take_leading(code, ":labels")?;
+    let cmd = match arg {
+        "on" => Command::Set(true),
+        "off" => Command::Set(false),
+        other => Command::Bad(format!(
+            "`:labels` takes `on` or `off` (got `{other}`): `:labels on` starts every line of output with the name of the process that printed it"
+        )),
+    };
+    Some((cmd, rest))
 }
 
 /// Turns labelling on or off for the cells that follow.

@@ -71,6 +71,11 @@ pub enum Kind {
     CellBegins = 12,
     /// The cell's code returned (written by [`after_cell`]).
     CellEnds = 13,
+    /// A message was sent on a pipe (name: `pipe`; `a`: its number, from [`sent`], carried
+    /// in the message itself).
+    Send = 14,
+    /// A message was received (name: `pipe`; `a`: the number its sender gave it).
+    Recv = 15,
 }
 
 impl Kind {
@@ -83,7 +88,7 @@ impl Kind {
     /// ```
     pub fn from_u32(n: u32) -> Option<Kind> {
         use Kind::*;
-        [ProcessStart, ProcessExit, ThreadSeen, Blocked, Woke, LockAcquired, LockReleased, Put, Get, JoinCalled, JoinReturned, CellBegins, CellEnds]
+        [ProcessStart, ProcessExit, ThreadSeen, Blocked, Woke, LockAcquired, LockReleased, Put, Get, JoinCalled, JoinReturned, CellBegins, CellEnds, Send, Recv]
             .into_iter()
             .find(|k| *k as u32 == n)
     }
@@ -100,6 +105,8 @@ pub struct Header {
     pub next: AtomicU64,
     /// Events dropped because the log was full.
     pub dropped: AtomicU64,
+    /// Pipe messages numbered so far (by [`sent`]; never reset, so a number is never reused).
+    pub messages: AtomicU64,
 }
 
 /// One event (128 bytes).
@@ -338,6 +345,31 @@ pub fn event(kind: Kind, op: &str, name: &str, a: u64, b: u64) {
         see_thread(&log);
     }
     log.append(kind, op, name, a, b);
+}
+
+/// Numbers a pipe message about to be sent and records its [`Kind::Send`] when the kernel
+/// records: returns the number (from 1) for the sender to put into the message, so that the
+/// receiver's [`Kind::Recv`] names the same message; 0 when nothing is recorded. A pipe end
+/// may be written by several processes at once, so the number comes from the one counter every
+/// process shares (the log's header), not from the end.
+///
+/// ```
+/// // No kernel here: nothing is recorded and the message carries no number.
+/// if std::env::var_os(multiproc::sys::timeline::TIMELINE_FD_ENV).is_none() {
+///     assert_eq!(multiproc::sys::timeline::sent("Connection::send"), 0);
+/// }
+/// ```
+#[cold]
+#[inline(never)]
+pub fn sent(op: &str) -> u64 {
+    if !recording() {
+        return 0;
+    }
+    let Some(log) = log() else { return 0 };
+    let number = log.header.messages.fetch_add(1, Ordering::Relaxed) + 1;
+    see_thread(&log);
+    log.append(Kind::Send, op, "pipe", number, 0);
+    number
 }
 
 /// Records the calling thread's name once per thread, when it is not a process's main thread.

@@ -41,30 +41,16 @@ pub enum Command {
 /// assert!(matches!(take_command(":timeline soon").unwrap().0, Command::Bad(_)));
 /// ```
 pub fn take_command(code: &str) -> Option<(Command, String)> {
-    let mut offset = 0;
-    for line in code.split_inclusive('\n') {
-        let bare = line.trim();
-        if bare.is_empty() {
-            offset += line.len();
-            continue;
-        }
-        let arg = bare.strip_prefix(":timeline")?;
-        if !arg.is_empty() && !arg.starts_with(char::is_whitespace) {
-            return None;
-        }
-        let cmd = match arg.trim() {
-            "" => Command::ThisCell,
-            "on" => Command::Set(true),
-            "off" => Command::Set(false),
-            other => Command::Bad(format!(
-                "`:timeline` takes nothing, `on` or `off` (got `{other}`): `:timeline` at the top of a cell draws what that cell's processes did, `:timeline on` does it for every cell that follows"
-            )),
-        };
-        let newline = if line.ends_with('\n') { "\n" } else { "" };
-        let rest = format!("{}{newline}{}", &code[..offset], &code[offset + line.len()..]);
-        return Some((cmd, rest));
-    }
-    None
+    let (arg, rest) = super::command::take_leading(code, ":timeline")?;
+    let cmd = match arg {
+        "" => Command::ThisCell,
+        "on" => Command::Set(true),
+        "off" => Command::Set(false),
+        other => Command::Bad(format!(
+            "`:timeline` takes nothing, `on` or `off` (got `{other}`): `:timeline` at the top of a cell draws what that cell's processes did, `:timeline on` does it for every cell that follows"
+        )),
+    };
+    Some((cmd, rest))
 }
 
 /// Where the log's memfd lives once made (`create_log`).
@@ -162,12 +148,22 @@ pub struct Span {
     pub what: What,
 }
 
-/// An item that went from a `put` to the `get` that took it.
+/// What an item went through.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Through {
+    /// The queue of that name (`put` → `get`).
+    Queue(String),
+    /// A pipe (`send` → `recv`).
+    Pipe,
+}
+
+/// An item that went from a `put` to the `get` that took it, or a message from a `send` to
+/// the `recv` that received it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arrow {
-    /// The queue's name.
-    pub queue: String,
-    /// The item's number in that queue (from 0).
+    /// The queue or the pipe.
+    pub through: Through,
+    /// The item's number in that queue (from 0); for a pipe, the message's number in the log.
     pub number: u64,
     /// Row and time of the put.
     pub from: (usize, u64),
@@ -185,10 +181,10 @@ pub struct Timeline {
     pub rows: Vec<Row>,
     /// Blocked time, lock holds and joins.
     pub spans: Vec<Span>,
-    /// Put → get.
+    /// Put → get, send → recv.
     pub arrows: Vec<Arrow>,
-    /// Puts whose item no recorded get took: (queue, row, time).
-    pub untaken: Vec<(String, usize, u64)>,
+    /// Puts (sends) whose item no recorded get (recv) took: (queue or pipe, row, time).
+    pub untaken: Vec<(Through, usize, u64)>,
     /// Events lost because the log was full.
     pub dropped: u64,
 }
@@ -296,7 +292,7 @@ pub fn build(events: &[Event], runtime: u32, t0: u64, t1: u64) -> Timeline {
     let mut waiting: HashMap<(u32, u32), Vec<(u64, &Event)>> = HashMap::new();
     let mut holding: HashMap<String, (usize, u64)> = HashMap::new();
     let mut joining: HashMap<(u32, u32), (u64, String)> = HashMap::new();
-    let mut puts: HashMap<(String, u64), (usize, u64)> = HashMap::new();
+    let mut puts: HashMap<(Through, u64), (usize, u64)> = HashMap::new();
     let mut arrows = Vec::new();
     for e in &events {
         let row = row_of(e);
@@ -333,11 +329,16 @@ pub fn build(events: &[Event], runtime: u32, t0: u64, t1: u64) -> Timeline {
                 spans.push(Span { row, start, end: t, open: false, what: What::Joins { child } });
             }
             Kind::Put => {
-                puts.insert((e.name.clone(), e.a), (row, t));
+                puts.insert((Through::Queue(e.name.clone()), e.a), (row, t));
             }
-            Kind::Get => {
-                if let Some(from) = puts.remove(&(e.name.clone(), e.a)) {
-                    arrows.push(Arrow { queue: e.name.clone(), number: e.a, from, to: (row, t) });
+            Kind::Send => {
+                puts.insert((Through::Pipe, e.a), (row, t));
+            }
+            Kind::Get | Kind::Recv => {
+                let through = if e.kind == Kind::Get { Through::Queue(e.name.clone()) } else { Through::Pipe };
+                let key = (through, e.a);
+                if let Some(from) = puts.remove(&key) {
+                    arrows.push(Arrow { through: key.0, number: e.a, from, to: (row, t) });
                 }
             }
             Kind::ProcessStart | Kind::ProcessExit | Kind::ThreadSeen | Kind::CellBegins | Kind::CellEnds => {}
@@ -360,7 +361,7 @@ pub fn build(events: &[Event], runtime: u32, t0: u64, t1: u64) -> Timeline {
     }
     spans.sort_by_key(|s| (s.row, s.start));
     arrows.sort_by_key(|a| (a.from.1, a.to.1));
-    let mut untaken: Vec<(String, usize, u64)> = puts.into_iter().map(|((q, _), (r, t))| (q, r, t)).collect();
+    let mut untaken: Vec<(Through, usize, u64)> = puts.into_iter().map(|((q, _), (r, t))| (q, r, t)).collect();
     untaken.sort_by_key(|u| u.2);
     Timeline { length, rows: rows_sorted, spans, arrows, untaken, dropped: 0 }
 }
@@ -406,7 +407,7 @@ mod tests {
         assert_eq!(blocked.len(), 1);
         assert_eq!((blocked[0].row, blocked[0].start, blocked[0].end), (2, 210, 310));
         assert!(matches!(&blocked[0].what, What::Blocked { behind: Some(b), .. } if b == "Process-1 (pid 11)"));
-        assert_eq!(t.arrows, [Arrow { queue: "jobs".into(), number: 0, from: (1, 250), to: (0, 340) }]);
+        assert_eq!(t.arrows, [Arrow { through: Through::Queue("jobs".into()), number: 0, from: (1, 250), to: (0, 340) }]);
         assert!(t.spans.iter().any(|s| s.row == 0 && matches!(&s.what, What::Joins { child } if child == "Process-1 (pid 11)")));
     }
 
@@ -418,6 +419,22 @@ mod tests {
         assert!(t.spans[0].open);
         // To the end of the picture, the last event (P never exited).
         assert_eq!((t.spans[0].start, t.spans[0].end), (200, 900));
+    }
+
+    #[test]
+    fn a_send_is_joined_to_the_recv_of_the_same_message_not_to_a_queue_item() {
+        let e = vec![
+            ev(Kind::ProcessStart, 11, 100, "P", 10),
+            ev(Kind::Send, 11, 200, "pipe", 7),
+            ev(Kind::Send, 11, 210, "pipe", 8),
+            ev(Kind::Put, 11, 220, "pipe", 7),
+            ev(Kind::Recv, 10, 300, "pipe", 8),
+            ev(Kind::Recv, 10, 310, "pipe", 7),
+        ];
+        let t = build(&e, 10, 0, 400);
+        let pairs: Vec<(Through, u64, u64, u64)> = t.arrows.iter().map(|a| (a.through.clone(), a.number, a.from.1, a.to.1)).collect();
+        assert_eq!(pairs, [(Through::Pipe, 7, 200, 310), (Through::Pipe, 8, 210, 300)]);
+        assert_eq!(t.untaken, [(Through::Queue("pipe".into()), 1, 220)]);
     }
 
     #[test]

@@ -4,14 +4,15 @@
 //! exit (running, or ready to run); over the bar, a yellow block while it held a lock, a white
 //! block with a red dashed edge while it was asleep waiting (for a lock, an item, room in a
 //! queue, …), a purple dashed one while it was in `join`. A blue arrow goes from each `put` to
-//! the `get` that took that item. Every element has a `<title>`, shown when hovered. Names are
+//! the `get` that took that item, a green one from each pipe `send` to the `recv` that received
+//! that message. Every element has a `<title>`, shown when hovered. Names are
 //! written above the bars, not beside them, so the bars get the whole width (readable at the
 //! decks' width). Plain SVG: no script, no external resource, no `id` (several timelines can
 //! share a page), so it shows the same in JupyterLab, a saved notebook, `nbconvert --to html`
 //! and the decks. The `text/plain` next to it sums the same up in words.
 
 use super::deadlock_render::escape;
-use super::timeline::{Timeline, What};
+use super::timeline::{Arrow, Through, Timeline, What};
 
 /// Width of the picture in pixels.
 const WIDTH: f64 = 720.0;
@@ -85,23 +86,29 @@ pub fn text(t: &Timeline) -> String {
         out.push('\n');
     }
     for a in &t.arrows {
-        out.push_str(&format!(
-            "item {} of `{}`: put by {} at {}, taken by {} at {}\n",
-            a.number + 1,
-            a.queue,
-            t.rows[a.from.0].label,
-            duration(a.from.1),
-            t.rows[a.to.0].label,
-            duration(a.to.1)
-        ));
+        out.push_str(&item_text(t, a));
+        out.push('\n');
     }
-    for (q, r, at) in &t.untaken {
-        out.push_str(&format!("put on `{q}` by {} at {}, not taken during the cell\n", t.rows[*r].label, duration(*at)));
+    for (through, r, at) in &t.untaken {
+        let (row, at) = (&t.rows[*r].label, duration(*at));
+        match through {
+            Through::Queue(q) => out.push_str(&format!("put on `{q}` by {row} at {at}, not taken during the cell\n")),
+            Through::Pipe => out.push_str(&format!("sent on a pipe by {row} at {at}, not received during the cell\n")),
+        }
     }
     if t.dropped > 0 {
         out.push_str(&format!("({} events were not recorded: the log was full)\n", t.dropped));
     }
     out
+}
+
+/// One item's words (the text's line and the arrow's title).
+fn item_text(t: &Timeline, a: &Arrow) -> String {
+    let (from, sent, to, taken) = (&t.rows[a.from.0].label, duration(a.from.1), &t.rows[a.to.0].label, duration(a.to.1));
+    match &a.through {
+        Through::Queue(q) => format!("item {} of `{q}`: put by {from} at {sent}, taken by {to} at {taken}", a.number + 1),
+        Through::Pipe => format!("a message on a pipe: sent by {from} at {sent}, received by {to} at {taken}"),
+    }
 }
 
 /// A step of the time axis that gives 4–10 ticks.
@@ -210,18 +217,13 @@ pub fn svg(t: &Timeline) -> String {
         // Head: a small triangle whose tip is the get.
         let (bx, by) = (x2 - ux * 7.0, y2 - uy * 7.0);
         let (px, py) = (-uy * 3.5, ux * 3.5);
-        let tip = format!(
-            "item {} of `{}`: put by {} at {}, taken by {} at {}",
-            a.number + 1,
-            a.queue,
-            t.rows[a.from.0].label,
-            duration(a.from.1),
-            t.rows[a.to.0].label,
-            duration(a.to.1)
-        );
+        let (class, colour) = match a.through {
+            Through::Queue(_) => ("queue", "#1e88e5"),
+            Through::Pipe => ("pipe", "#2e7d32"),
+        };
         out.push_str(&format!(
-            r##"<g class="item"><title>{}</title><line class="arrow" x1="{x1:.1}" y1="{y1:.1}" x2="{bx:.1}" y2="{by:.1}" stroke="#1e88e5" stroke-width="1.5"/><polygon class="arrow-head" points="{x2:.1},{y2:.1} {:.1},{:.1} {:.1},{:.1}" fill="#1e88e5"/><circle cx="{x1:.1}" cy="{y1:.1}" r="2.5" fill="#1e88e5"/></g>"##,
-            escape(&tip),
+            r##"<g class="item {class}"><title>{}</title><line class="arrow" x1="{x1:.1}" y1="{y1:.1}" x2="{bx:.1}" y2="{by:.1}" stroke="{colour}" stroke-width="1.5"/><polygon class="arrow-head" points="{x2:.1},{y2:.1} {:.1},{:.1} {:.1},{:.1}" fill="{colour}"/><circle cx="{x1:.1}" cy="{y1:.1}" r="2.5" fill="{colour}"/></g>"##,
+            escape(&item_text(t, a)),
             bx + px,
             by + py,
             bx - px,
@@ -231,12 +233,14 @@ pub fn svg(t: &Timeline) -> String {
     // Legend.
     let ly = height - 12.0;
     out.push_str(&format!(
-        r##"<g class="legend" font-size="11" fill="#444"><rect x="{MARGIN}" y="{:.1}" width="16" height="6" fill="#90a4ae"/><text x="{:.1}" y="{ly:.1}">running</text><rect x="90" y="{:.1}" width="16" height="12" fill="#ffca28" stroke="#f9a825"/><text x="110" y="{ly:.1}">holds a lock</text><rect x="200" y="{:.1}" width="16" height="12" fill="#fff" stroke="#e53935" stroke-dasharray="3,2"/><text x="220" y="{ly:.1}">waits (asleep)</text><rect x="320" y="{:.1}" width="16" height="12" fill="#fff" stroke="#5e35b1" stroke-dasharray="3,2"/><text x="340" y="{ly:.1}">join</text><line x1="390" y1="{:.1}" x2="410" y2="{:.1}" stroke="#1e88e5" stroke-width="1.5"/><text x="414" y="{ly:.1}">put → get of one item</text></g>"##,
+        r##"<g class="legend" font-size="11" fill="#444"><rect x="{MARGIN}" y="{:.1}" width="16" height="6" fill="#90a4ae"/><text x="{:.1}" y="{ly:.1}">running</text><rect x="90" y="{:.1}" width="16" height="12" fill="#ffca28" stroke="#f9a825"/><text x="110" y="{ly:.1}">holds a lock</text><rect x="200" y="{:.1}" width="16" height="12" fill="#fff" stroke="#e53935" stroke-dasharray="3,2"/><text x="220" y="{ly:.1}">waits (asleep)</text><rect x="320" y="{:.1}" width="16" height="12" fill="#fff" stroke="#5e35b1" stroke-dasharray="3,2"/><text x="340" y="{ly:.1}">join</text><line x1="390" y1="{:.1}" x2="410" y2="{:.1}" stroke="#1e88e5" stroke-width="1.5"/><text x="414" y="{ly:.1}">put → get of one item</text><line x1="540" y1="{:.1}" x2="560" y2="{:.1}" stroke="#2e7d32" stroke-width="1.5"/><text x="564" y="{ly:.1}">send → recv</text></g>"##,
         ly - 7.0,
         MARGIN + 20.0,
         ly - 10.0,
         ly - 10.0,
         ly - 10.0,
+        ly - 4.0,
+        ly - 4.0,
         ly - 4.0,
         ly - 4.0
     ));
@@ -287,7 +291,7 @@ mod tests {
         let svg = svg(&t);
         assert_eq!(svg.matches(r#"<g class="row">"#).count(), 2);
         assert_eq!(svg.matches(r#"<g class="span hold""#).count(), 1);
-        assert_eq!(svg.matches(r#"<g class="item">"#).count(), 1);
+        assert_eq!(svg.matches(r#"<g class="item queue">"#).count(), 1);
         assert!(svg.contains("P&lt;1&gt; (pid 11)"), "names are escaped");
         assert!(!svg.contains("<script") && !svg.contains(" id="));
         let text = text(&t);
