@@ -1,7 +1,7 @@
 """Overhead of the timeline's recording places on the support crate's lock and queue, recording off.
 
 Builds the `lock` and `queue` benches (support-crate/benches) at a base commit without the
-timeline (--base) and at the working tree (the builder is `wait_records_bench.build`), then runs
+timeline (--base) and at the working tree (`wait_records_bench.build_base_and_new`), then runs
 them interleaved, base / off / off-in-kernel, the order rotating each round, so all three are
 measured in the same run on the same machine state:
 
@@ -25,7 +25,6 @@ independent of the load; the benches do a fixed amount of work), base against ne
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -34,36 +33,15 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wait_records_bench import BENCHES, REPO, build  # noqa: E402
+from wait_records_bench import BENCHES, bench_env, build_base_and_new, run  # noqa: E402
 
 LOG_BYTES = (16384 + 1) * 128  # multiproc::sys::timeline::LOG_BYTES
-
-
-def run(exe: Path, quick: bool, log_fd: int | None) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MULTIPROC_KERNEL")}
-    if quick:
-        env["MULTIPROC_BENCH_QUICK"] = "1"
-    fds = ()
-    if log_fd is not None:
-        env["MULTIPROC_KERNEL_TIMELINE_FD"] = str(log_fd)
-        fds = (log_fd,)
-    proc = subprocess.run([str(exe)], env=env, pass_fds=fds, capture_output=True, text=True, check=True)
-    res = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("BENCH "):
-            d = json.loads(line[6:])
-            res[f"{d['key']} ({d['unit']})"] = d["max"] if d["better"] == "higher" else d["min"]
-    return res
+TIMELINE_FD_ENV = "MULTIPROC_KERNEL_TIMELINE_FD"
 
 
 def instructions(exe: Path, log_fd: int | None) -> int:
     """Instructions executed by the bench's main process (the children are counted apart)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MULTIPROC_KERNEL")}
-    env["MULTIPROC_BENCH_QUICK"] = "1"
-    fds = ()
-    if log_fd is not None:
-        env["MULTIPROC_KERNEL_TIMELINE_FD"] = str(log_fd)
-        fds = (log_fd,)
+    env, fds = bench_env(True, log_fd, TIMELINE_FD_ENV)
     with tempfile.TemporaryDirectory() as out:
         proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", str(exe)],
                               env=env, pass_fds=fds, capture_output=True, text=True, check=True)
@@ -79,15 +57,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--instructions", action="store_true", help="also count instructions (valgrind)")
     a = ap.parse_args()
-    target = REPO / "target"
     with tempfile.TemporaryDirectory() as tmp:
-        base_tree = Path(tmp) / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), a.base], cwd=REPO, check=True, capture_output=True)
-        try:
-            base = build(base_tree, target.with_name("target-bench-base"), Path(tmp) / "base-bin")
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False, capture_output=True)
-        new = build(REPO, target, Path(tmp) / "new-bin")
+        base, new = build_base_and_new(a.base, BENCHES, Path(tmp))
         # A log as the kernel makes it, recording off (the header is all zeros).
         fd = os.memfd_create("timeline-bench", 0)
         os.ftruncate(fd, LOG_BYTES)
@@ -97,7 +68,7 @@ def main() -> int:
                 trio = [("base", base[b], None), ("off", new[b], None), ("mapped", new[b], fd)]
                 k = round_ % 3
                 for label, exe, log in trio[k:] + trio[:k]:
-                    for key, value in run(exe, a.quick, log).items():
+                    for key, value in run(exe, a.quick, log, TIMELINE_FD_ENV).items():
                         results.setdefault(key, {}).setdefault(label, []).append(value)
         counted = {b: {label: instructions(exe, log) for label, exe, log in
                        [("base", base[b], None), ("off", new[b], None), ("mapped", new[b], fd)]} for b in BENCHES} if a.instructions else {}

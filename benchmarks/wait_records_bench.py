@@ -55,14 +55,38 @@ def build(tree: Path, target: Path, keep: Path, benches: list[str]) -> dict[str,
     return out
 
 
-def run(exe: Path, quick: bool, table_fd: int | None) -> dict[str, float]:
+def build_base_and_new(base_commit: str | None, benches: list[str], tmp: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """Builds the benches at `base_commit` (in a detached worktree under `tmp`, removed after the
+    build; none if `base_commit` is None) and at the working tree; returns (base, new), each
+    bench name -> executable."""
+    base = {}
+    if base_commit is not None:
+        base_tree = tmp / "base"
+        subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), base_commit], cwd=REPO, check=True, capture_output=True)
+        try:
+            # Two target folders: cargo hashes a path package relative to its workspace, so the
+            # base tree's build would overwrite ours in a shared folder (and count as fresh).
+            base = build(base_tree, REPO / "target-bench-base", tmp / "base-bin", benches)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False, capture_output=True)
+    return base, build(REPO, REPO / "target", tmp / "new-bin", benches)
+
+
+def bench_env(quick: bool, fd: int | None, fd_env: str) -> tuple[dict[str, str], tuple[int, ...]]:
+    """The environment of a bench run (none of the kernel's variables but `fd_env`, set to the
+    descriptor `fd` when given) and the descriptors to pass."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MULTIPROC_KERNEL")}
     if quick:
         env["MULTIPROC_BENCH_QUICK"] = "1"
-    fds = ()
-    if table_fd is not None:
-        env["MULTIPROC_KERNEL_WAITS_FD"] = str(table_fd)
-        fds = (table_fd,)
+    if fd is None:
+        return env, ()
+    env[fd_env] = str(fd)
+    return env, (fd,)
+
+
+def run(exe: Path, quick: bool, fd: int | None, fd_env: str = "MULTIPROC_KERNEL_WAITS_FD") -> dict[str, float]:
+    """Runs one bench; returns figure -> its best repetition."""
+    env, fds = bench_env(quick, fd, fd_env)
     proc = subprocess.run([str(exe)], env=env, pass_fds=fds, capture_output=True, text=True, check=True)
     res = {}
     for line in proc.stdout.splitlines():
@@ -80,18 +104,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
-    target = REPO / "target"
     benches = a.benches.split(",")
     with_base = a.base != "none"
     with tempfile.TemporaryDirectory() as tmp:
-        base_tree = Path(tmp) / "base"
-        base = {}
-        if with_base:
-            subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), a.base], cwd=REPO, check=True, capture_output=True)
-            # Two target folders: cargo hashes a path package relative to its workspace, so the
-            # base tree's build would overwrite ours in a shared folder (and count as fresh).
-            base = build(base_tree, target.with_name("target-bench-base"), Path(tmp) / "base-bin", benches)
-        new = build(REPO, target, Path(tmp) / "new-bin", benches)
+        base, new = build_base_and_new(a.base if with_base else None, benches, Path(tmp))
         fd = os.memfd_create("waits-bench", 0)
         os.ftruncate(fd, TABLE_BYTES)
         results: dict[str, dict[str, list[float]]] = {}
@@ -104,8 +120,6 @@ def main() -> int:
                 for label, exe, table in trio[k:] + trio[:k]:
                     for key, value in run(exe, a.quick, table).items():
                         results.setdefault(key, {}).setdefault(label, []).append(value)
-        if with_base:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False, capture_output=True)
     if not with_base:
         print(f"{'figure':48} {'off':>10} {'on':>10} {'on/off':>8}")
     else:

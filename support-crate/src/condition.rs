@@ -153,6 +153,8 @@ pub struct Condition {
     lock: Lock,
     state: Shared<CondState>,
     name: std::sync::Arc<str>,
+    /// The lock was made by [`Condition::new`] (not given): it is named after the condition.
+    own_lock: bool,
 }
 
 impl Default for Condition {
@@ -177,7 +179,10 @@ impl Condition {
     /// assert!(!c.get_lock().is_locked());
     /// ```
     pub fn new() -> Condition {
-        Condition::with_lock(Lock::new())
+        let mut c = Condition::with_lock(Lock::new());
+        c.own_lock = true;
+        let name = c.name.clone();
+        c.named(name.to_string())
     }
 
     /// Makes a condition that uses `lock` (Python's `Condition(lock)`). Several conditions may
@@ -204,18 +209,27 @@ impl Condition {
             cancelled: std::array::from_fn(|_| AtomicU32::new(0)),
         })
             .expect("could not map shared memory for a Condition (mmap failed)");
-        Condition { lock, state, name: crate::sys::waits::default_name("Condition") }
+        Condition { lock, state, name: crate::sys::waits::default_name("Condition"), own_lock: false }
     }
 
-    /// Gives it a name for the notebook kernel's deadlock reports (default `Condition#N`, numbered
-    /// in the order such objects are made; see [`Lock::named`](crate::lock::Lock::named)).
+    /// Gives it a name for the notebook kernel's deadlock reports and timeline (default
+    /// `Condition#N`, numbered in the order such objects are made; see
+    /// [`Lock::named`](crate::lock::Lock::named)). A lock that [`Condition::new`] made is named
+    /// after it, `lock of <name>`; a lock given to [`Condition::with_lock`] keeps its own name.
     ///
     /// ```
     /// let x = multiproc::condition::Condition::new().named("not empty");
     /// assert_eq!(x.name(), "not empty");
+    /// assert_eq!(x.get_lock().name(), "lock of not empty");
+    /// let pen = multiproc::lock::Lock::new().named("pen");
+    /// let y = multiproc::condition::Condition::with_lock(pen).named("ready");
+    /// assert_eq!(y.get_lock().name(), "pen");
     /// ```
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into().into();
+        if self.own_lock {
+            self.lock = self.lock.clone().named(format!("lock of {}", self.name));
+        }
         self
     }
 
