@@ -685,9 +685,15 @@ impl RLock {
         if !self.state.lock.acquire(deadline, what, &self.name)? {
             return Ok(false);
         }
+        self.taken();
+        Ok(true)
+    }
+
+    /// This thread now owns the lock, once (the timeline's hold starts here).
+    fn taken(&self) {
         self.state.owner_tid.store(my_tid(), Ordering::Relaxed);
         self.state.count.store(1, Ordering::Relaxed);
-        Ok(true)
+        timeline::note(timeline::Kind::LockAcquired, "RLock::acquire", &self.name, 0);
     }
 
     /// Blocks until this thread owns the lock; re-entrant. Panics on a dead holder like
@@ -742,8 +748,7 @@ impl RLock {
             return true;
         }
         if self.state.lock.try_acquire() {
-            self.state.owner_tid.store(my_tid(), Ordering::Relaxed);
-            self.state.count.store(1, Ordering::Relaxed);
+            self.taken();
             true
         } else {
             false
@@ -763,6 +768,8 @@ impl RLock {
             panic!("cannot release un-acquired lock");
         }
         if self.state.count.fetch_sub(1, Ordering::Relaxed) == 1 {
+            // Logged before the lock is let go, as for a `Lock`.
+            timeline::note(timeline::Kind::LockReleased, "RLock::release", &self.name, 0);
             self.state.owner_tid.store(0, Ordering::Relaxed);
             self.state.lock.release("cannot release un-acquired lock");
         }

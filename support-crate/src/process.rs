@@ -472,6 +472,7 @@ impl Process {
             }
             Ok(ForkResult::Parent { child }) => {
                 let pid = child.as_raw();
+                crate::sys::timeline::note(crate::sys::timeline::Kind::Spawned, "Process::start", &self.name, pid as u64);
                 st.last_child_id += 1;
                 let id = st.last_child_id;
                 st.children.push(Child {

@@ -186,9 +186,43 @@ fn the_recorder_writes_what_processes_locks_queues_and_join_did_and_nothing_when
         let s = sends.iter().find(|s| s.a == r.a).expect("a recv names a message that was sent");
         assert!(s.t_ns <= r.t_ns && s.pid != me && s.name == "pipe");
     }
+    // Each child's start is logged in the parent too, with the child's pid (the child's own
+    // first event may come before or after it: that is the scheduler's choice).
+    let spawned: Vec<u64> = of(&ev, Kind::Spawned).iter().filter(|e| e.pid == me).map(|e| e.a).collect();
+    let mut child_pids: Vec<u64> = senders.iter().map(|p| p.pid().unwrap() as u64).collect();
+    child_pids.sort_unstable();
+    let mut spawned_sorted = spawned.clone();
+    spawned_sorted.sort_unstable();
+    assert_eq!(spawned_sorted, child_pids, "{ev:#?}");
+
+    // An RLock's hold is one hold however often it is re-entered, and a thread's end is logged.
+    record(&log, true);
+    let r = multiproc::lock::RLock::new().named("account");
+    let r2 = r.clone();
+    let t = std::thread::Builder::new()
+        .name("teller".into())
+        .spawn(move || {
+            let _outer = r2.lock();
+            let _inner = r2.lock();
+        })
+        .unwrap();
+    t.join().unwrap();
+    assert!(r.try_acquire());
+    r.release();
+    record(&log, false);
+    let ev = log.events();
+    let holds: Vec<(Kind, u32)> =
+        ev.iter().filter(|e| e.name == "account" && matches!(e.kind, Kind::LockAcquired | Kind::LockReleased)).map(|e| (e.kind, e.tid)).collect();
+    assert_eq!(holds.len(), 4, "{ev:#?}");
+    assert_eq!(holds.iter().map(|h| h.0).collect::<Vec<_>>(), [Kind::LockAcquired, Kind::LockReleased, Kind::LockAcquired, Kind::LockReleased]);
+    let seen = ev.iter().find(|e| e.kind == Kind::ThreadSeen && e.name == "teller").expect("the thread was seen");
+    assert!(holds[0].1 == seen.tid && holds[1].1 == seen.tid && holds[2].1 != seen.tid, "{holds:?}");
+    let exit = ev.iter().find(|e| e.kind == Kind::ThreadExit && e.tid == seen.tid).expect("its end is logged");
+    assert!(exit.t_ns >= ev.iter().filter(|e| e.tid == seen.tid && e.kind != Kind::ThreadExit).map(|e| e.t_ns).max().unwrap());
+
     // Off: messages carry no number and nothing is written.
     let (a, b) = multiproc::pipe::Pipe::new::<u8>();
     a.send(7);
     assert_eq!(b.recv(), Ok(7));
-    assert!(log.events().iter().all(|e| !matches!(e.kind, Kind::Send | Kind::Recv) || e.t_ns <= recvs[3].t_ns));
+    assert!(log.events().iter().all(|e| !matches!(e.kind, Kind::Send | Kind::Recv)), "recorded while off");
 }

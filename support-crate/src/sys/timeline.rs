@@ -76,6 +76,12 @@ pub enum Kind {
     Send = 14,
     /// A message was received (name: `pipe`; `a`: the number its sender gave it).
     Recv = 15,
+    /// A thread that was seen (see [`Kind::ThreadSeen`]) ended (written by its thread-local
+    /// destructor).
+    ThreadExit = 16,
+    /// `Process::start` forked a child, in the parent (name: the child's name; `a`: its pid):
+    /// the child's row begins here, before its own first event.
+    Spawned = 17,
 }
 
 impl Kind {
@@ -88,7 +94,8 @@ impl Kind {
     /// ```
     pub fn from_u32(n: u32) -> Option<Kind> {
         use Kind::*;
-        [ProcessStart, ProcessExit, ThreadSeen, Blocked, Woke, LockAcquired, LockReleased, Put, Get, JoinCalled, JoinReturned, CellBegins, CellEnds, Send, Recv]
+        [ProcessStart, ProcessExit, ThreadSeen, Blocked, Woke, LockAcquired, LockReleased, Put, Get, JoinCalled, JoinReturned, CellBegins, CellEnds, Send, Recv,
+         ThreadExit, Spawned]
             .into_iter()
             .find(|k| *k as u32 == n)
     }
@@ -372,11 +379,22 @@ pub fn sent(op: &str) -> u64 {
     number
 }
 
-/// Records the calling thread's name once per thread, when it is not a process's main thread.
+/// Records the calling thread's name once per thread, when it is not a process's main thread;
+/// its end is then recorded too ([`Kind::ThreadExit`], when the thread's locals are dropped).
 fn see_thread(log: &Log) {
-    thread_local!(static SEEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    /// Set once the thread was seen; dropped when the thread ends.
+    struct Seen(std::cell::Cell<bool>);
+    impl Drop for Seen {
+        fn drop(&mut self) {
+            if self.0.get() && on() {
+                event(Kind::ThreadExit, "", "", 0, 0);
+            }
+        }
+    }
+    thread_local!(static SEEN: Seen = const { Seen(std::cell::Cell::new(false)) });
     let (pid, tid) = pid_tid();
-    if tid == pid || SEEN.with(|s| s.replace(true)) {
+    // (While the thread ends, its locals may be gone already: then there is nothing to mark.)
+    if tid == pid || SEEN.try_with(|s| s.0.replace(true)).unwrap_or(true) {
         return;
     }
     let current = std::thread::current();

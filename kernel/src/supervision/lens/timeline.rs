@@ -131,6 +131,8 @@ pub enum What {
     Holds { name: String },
     /// In `join` of the process `child`.
     Joins { child: String },
+    /// Started by its parent's `Process::start`, not yet running its own code.
+    Starting,
 }
 
 /// A stretch of time on a row.
@@ -247,7 +249,7 @@ pub fn build(events: &[Event], runtime: u32, t0: u64, t1: u64) -> Timeline {
             let r = &mut rows[i];
             r.start = r.start.min(t);
             r.end = r.end.max(t);
-            if e.kind == Kind::ProcessExit {
+            if matches!(e.kind, Kind::ProcessExit | Kind::ThreadExit) {
                 r.exited = true;
                 r.end = t;
             }
@@ -262,9 +264,21 @@ pub fn build(events: &[Event], runtime: u32, t0: u64, t1: u64) -> Timeline {
                 None => format!("thread {} of {of}", e.tid),
             }
         };
-        let exited = e.kind == Kind::ProcessExit;
+        let exited = matches!(e.kind, Kind::ProcessExit | Kind::ThreadExit);
         rows.push(Row { pid: e.pid, tid: e.tid, label, start: t, end: t, exited });
         index.insert(key, rows.len() - 1);
+    }
+    // A child's row begins at its parent's `start()`: drawn as starting until its first event.
+    let mut starting: Vec<(usize, u64, u64)> = Vec::new();
+    for e in events.iter().filter(|e| e.kind == Kind::Spawned) {
+        let child = e.a as u32;
+        if let Some(&i) = index.get(&(child, child)) {
+            let t = at(e.t_ns);
+            if t < rows[i].start {
+                starting.push((i, t, rows[i].start));
+                rows[i].start = t;
+            }
+        }
     }
     // A process still running at the end of the cell (a daemon) is drawn to the end; a thread
     // from its first to its last event.
@@ -288,7 +302,8 @@ pub fn build(events: &[Event], runtime: u32, t0: u64, t1: u64) -> Timeline {
     let rows_sorted: Vec<Row> = order.iter().map(|&i| rows[i].clone()).collect();
     let row_of = |e: &Event| moved[index[&(e.pid, e.tid)]];
 
-    let mut spans = Vec::new();
+    let mut spans: Vec<Span> =
+        starting.into_iter().map(|(i, start, end)| Span { row: moved[i], start, end, open: false, what: What::Starting }).collect();
     let mut waiting: HashMap<(u32, u32), Vec<(u64, &Event)>> = HashMap::new();
     let mut holding: HashMap<String, (usize, u64)> = HashMap::new();
     let mut joining: HashMap<(u32, u32), (u64, String)> = HashMap::new();
@@ -341,7 +356,13 @@ pub fn build(events: &[Event], runtime: u32, t0: u64, t1: u64) -> Timeline {
                     arrows.push(Arrow { through: key.0, number: e.a, from, to: (row, t) });
                 }
             }
-            Kind::ProcessStart | Kind::ProcessExit | Kind::ThreadSeen | Kind::CellBegins | Kind::CellEnds => {}
+            Kind::ProcessStart
+            | Kind::ProcessExit
+            | Kind::ThreadSeen
+            | Kind::ThreadExit
+            | Kind::Spawned
+            | Kind::CellBegins
+            | Kind::CellEnds => {}
         }
     }
     // What had not ended when the cell did: drawn to the end of its row.
@@ -435,6 +456,24 @@ mod tests {
         let pairs: Vec<(Through, u64, u64, u64)> = t.arrows.iter().map(|a| (a.through.clone(), a.number, a.from.1, a.to.1)).collect();
         assert_eq!(pairs, [(Through::Pipe, 7, 200, 310), (Through::Pipe, 8, 210, 300)]);
         assert_eq!(t.untaken, [(Through::Queue("pipe".into()), 1, 220)]);
+    }
+
+    #[test]
+    fn a_row_begins_at_the_parents_start_and_a_thread_row_ends_at_its_exit() {
+        let thread = |kind, t| Event { kind, pid: 10, tid: 13, thread: 0, t_ns: t, a: 0, b: 0, op: String::new(), name: "worker".into() };
+        let e = vec![
+            ev(Kind::Spawned, 10, 50, "P", 11),
+            ev(Kind::ProcessStart, 11, 100, "P", 10),
+            thread(Kind::ThreadSeen, 120),
+            thread(Kind::ThreadExit, 150),
+            ev(Kind::ProcessExit, 11, 300, "P", 0),
+            ev(Kind::Put, 10, 400, "q", 0),
+        ];
+        let t = build(&e, 10, 0, 500);
+        let rows: Vec<(&str, u64, u64, bool)> = t.rows.iter().map(|r| (r.label.as_str(), r.start, r.end, r.exited)).collect();
+        assert_eq!(rows[1], ("thread 'worker' of MainProcess", 120, 150, true));
+        assert_eq!(rows[2], ("P (pid 11)", 50, 300, true));
+        assert_eq!(t.spans, [Span { row: 2, start: 50, end: 100, open: false, what: What::Starting }]);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! One row per process and per thread: its name above a thin grey bar from its start to its
 //! exit (running, or ready to run); over the bar, a yellow block while it held a lock, a white
 //! block with a red dashed edge while it was asleep waiting (for a lock, an item, room in a
-//! queue, …), a purple dashed one while it was in `join`. A blue arrow goes from each `put` to
+//! queue, …), a purple dashed one while it was in `join`, a pale dotted one from the parent's
+//! `start()` to the child's first step (starting). A blue arrow goes from each `put` to
 //! the `get` that took that item, a green one from each pipe `send` to the `recv` that received
 //! that message. Every element has a `<title>`, shown when hovered. Names are
 //! written above the bars, not beside them, so the bars get the whole width (readable at the
@@ -59,6 +60,7 @@ fn what_text(w: &What) -> String {
         }
         What::Holds { name } => format!("held lock `{name}`"),
         What::Joins { child } => format!("joined {child}"),
+        What::Starting => "was starting (forked by its parent's start(), before its own first step)".to_string(),
     }
 }
 
@@ -180,6 +182,7 @@ pub fn svg(t: &Timeline) -> String {
             What::Holds { name } => ("hold", "#ffca28", "#f9a825", "", bar_mid(s.row) - 9.0, 18.0, name.clone()),
             What::Blocked { name, .. } => ("blocked", "#ffffff", "#e53935", r#" stroke-dasharray="3,2""#, bar_mid(s.row) - 6.0, 12.0, format!("waits: {name}")),
             What::Joins { .. } => ("join", "#ffffff", "#5e35b1", r#" stroke-dasharray="3,2""#, bar_mid(s.row) - 6.0, 12.0, "join".to_string()),
+            What::Starting => ("starting", "#eceff1", "#b0bec5", r#" stroke-dasharray="1,2""#, bar_mid(s.row) - 3.0, 6.0, String::new()),
         };
         let row_label = &t.rows[s.row].label;
         let tip = format!(
@@ -197,7 +200,7 @@ pub fn svg(t: &Timeline) -> String {
             escape(&tip)
         ));
         // The label only where it fits inside the block.
-        if label.chars().count() as f64 * 6.6 + 6.0 <= w {
+        if !label.is_empty() && label.chars().count() as f64 * 6.6 + 6.0 <= w {
             let colour = if class == "hold" { "#5d4037" } else { stroke };
             out.push_str(&format!(
                 r#"<text x="{:.1}" y="{:.1}" font-size="10" fill="{colour}">{}</text>"#,
