@@ -17,9 +17,11 @@ has timed out, so both must wait.
 
 from __future__ import annotations
 
+import queue
 import re
+import time
 
-from conftest import inside, measure_offline, run_cell
+from conftest import collect_iopub, inside, measure_offline, run_cell
 
 KNOWN_CELL = r""":timeline
 let pen = Lock::new().named("pen");
@@ -106,6 +108,7 @@ MEASURE = r"""() => {
     return {from: point(l, l.x1.baseVal.value, l.y1.baseVal.value), to: point(g.querySelector('polygon'), tip.x, tip.y), title: title(g)};
   });
   return {svgs: svgs.length, svg: box(svg), rows, holds: spans('hold'), blocked: spans('blocked'), joins: spans('join'), arrows,
+          panics: svg.querySelectorAll('line.exit.panicked').length,
           scripts: document.querySelectorAll('script').length};
 }"""
 
@@ -285,3 +288,77 @@ def test_pipe_messages_are_arrows_from_each_send_to_its_recv_in_chromium(kernel,
         assert a["to"][0] >= a["from"][0] - 1.0, f"received before it was sent: {a}"
     for earlier, later in zip(arrows, arrows[1:]):
         assert later["from"][0] >= earlier["to"][0] - 1.0, f"a message left before the one it answers arrived: {earlier} {later}"
+
+
+def test_a_panicking_child_has_its_row_end_with_the_panic(kernel, browser, tmp_path):
+    """The child panics after taking a lock: its row ends at its exit, marked as a panic (in the
+    words and in red in the picture), and its hold ends before that."""
+    km, kc = kernel
+    res = run_cell(kc, r""":timeline
+let pen = Lock::new().named("pen");
+let p2 = pen.clone();
+let mut p = Process::new(move || {
+    let _held = p2.lock();
+    panic!("out of ink");
+}).name("Doomed");
+p.start();
+p.join();
+println!("exit code {:?}", p.exitcode());
+""", timeout=180)
+    assert res.status == "ok", res.errors
+    assert "exit code Some(1)" in res.stdout
+    shown = timeline_of(res)
+    text = shown["data"]["text/plain"]
+    doomed = re.search(r"^Doomed \(pid \d+\): .*$", text, re.M)
+    assert doomed and "(panicked)" in doomed.group(0) and "held lock `pen`" in doomed.group(0), text
+    fig = render(browser, shown["data"]["text/html"], tmp_path)
+    row = next(r for r in fig["rows"] if r["label"].startswith("Doomed"))
+    assert "then panicked" in row["title"], row
+    assert fig["panics"] == 1, fig
+    hold = next(h for h in fig["holds"] if "`pen`" in h["title"])
+    assert hold["box"]["right"] <= row["bar"]["right"] + 1.0, (hold, row)
+
+
+def test_the_stop_button_in_a_timeline_cell_leaves_the_kernel_usable(kernel):
+    """Stop pressed while a recorded cell waits in join: the cell ends with the interrupt and
+    still shows its timeline, and the next recorded cell is drawn as usual (nothing of the
+    stopped cell in it)."""
+    km, kc = kernel
+    code = r""":timeline
+let mut p = Process::new(|| loop { multiproc::lesson::sleep(0.05); }).name("Forever");
+p.start();
+println!("started");
+p.join();
+"""
+    msg_id = kc.execute(code)
+    deadline = time.monotonic() + 120
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            m = kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if m["parent_header"].get("msg_id") != msg_id:
+            continue
+        seen.append(m)
+        if m["msg_type"] == "stream" and "started" in m["content"]["text"]:
+            break
+    assert any(m["msg_type"] == "stream" for m in seen), seen
+    km.interrupt_kernel()
+    rest = collect_iopub(kc, msg_id, 60)
+    reply = kc.get_shell_msg(timeout=60)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=60)
+    assert reply["content"]["status"] == "error", reply["content"]
+    displays = [m["content"]["data"].get("text/plain", "") for m in rest if m["msg_type"] == "display_data"]
+    errors = [m["content"] for m in rest if m["msg_type"] == "error"]
+    timelines = [d for d in displays if d.startswith("Timeline of this cell")]
+    assert [e["ename"] for e in errors] == ["Interrupted"], errors
+    # What ran until the stop is drawn: the child (ended by the stop) and the parent's join.
+    assert len(timelines) == 1, displays
+    assert re.search(r"^Forever \(pid \d+\)", timelines[0], re.M) and "joined Forever" in timelines[0], timelines[0]
+    # The kernel is usable, and the next recorded cell has its own timeline.
+    res = run_cell(kc, ':timeline\nlet q: Queue<u8> = Queue::new().named("after"); q.put(1); println!("{}", q.get());', timeout=120)
+    assert res.status == "ok" and "1" in res.stdout, res.errors
+    text = timeline_of(res)["data"]["text/plain"]
+    assert "item 1 of `after`" in text and "Forever" not in text, text

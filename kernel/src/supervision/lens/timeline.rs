@@ -120,6 +120,8 @@ pub struct Row {
     pub end: u64,
     /// The process exited within the cell (its exit is drawn).
     pub exited: bool,
+    /// Its target panicked (a child process whose exit event carries exit code 1).
+    pub panicked: bool,
 }
 
 /// What a span on a row shows.
@@ -239,7 +241,7 @@ pub fn build(events: &[Event], runtime: u32, t0: u64, t1: u64) -> Timeline {
 
     // Rows: the notebook's main thread first, then in order of first appearance.
     let main_end = code_end.map_or(length, |t| at(t));
-    let mut rows: Vec<Row> = vec![Row { pid: runtime, tid: runtime, label: who(runtime), start: 0, end: main_end, exited: false }];
+    let mut rows: Vec<Row> = vec![Row { pid: runtime, tid: runtime, label: who(runtime), start: 0, end: main_end, exited: false, panicked: false }];
     let mut index: HashMap<(u32, u32), usize> = HashMap::new();
     index.insert((runtime, runtime), 0);
     for e in &events {
@@ -251,6 +253,7 @@ pub fn build(events: &[Event], runtime: u32, t0: u64, t1: u64) -> Timeline {
             r.end = r.end.max(t);
             if matches!(e.kind, Kind::ProcessExit | Kind::ThreadExit) {
                 r.exited = true;
+                r.panicked = e.kind == Kind::ProcessExit && e.a != 0;
                 r.end = t;
             }
             continue;
@@ -265,7 +268,8 @@ pub fn build(events: &[Event], runtime: u32, t0: u64, t1: u64) -> Timeline {
             }
         };
         let exited = matches!(e.kind, Kind::ProcessExit | Kind::ThreadExit);
-        rows.push(Row { pid: e.pid, tid: e.tid, label, start: t, end: t, exited });
+        let panicked = e.kind == Kind::ProcessExit && e.a != 0;
+        rows.push(Row { pid: e.pid, tid: e.tid, label, start: t, end: t, exited, panicked });
         index.insert(key, rows.len() - 1);
     }
     // A child's row begins at its parent's `start()`: drawn as starting until its first event.

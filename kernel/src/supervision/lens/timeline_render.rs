@@ -76,7 +76,9 @@ pub fn text(t: &Timeline) -> String {
     let mut out = format!("Timeline of this cell ({}): {n} row{}\n", duration(t.length), if n == 1 { "" } else { "s" });
     for (i, r) in t.rows.iter().enumerate() {
         out.push_str(&format!("{}: {}–{}", r.label, duration(r.start), duration(r.end)));
-        if r.exited {
+        if r.panicked {
+            out.push_str(" (panicked)");
+        } else if r.exited {
             out.push_str(" (exited)");
         }
         for s in t.spans.iter().filter(|s| s.row == i) {
@@ -158,7 +160,11 @@ pub fn svg(t: &Timeline) -> String {
     // Rows: name, and the bar from start to end.
     for (i, r) in t.rows.iter().enumerate() {
         let (x1, x2) = (x(r.start), x(r.end).max(x(r.start) + 2.0));
-        let tip = format!("{}: from {} to {}{}", r.label, duration(r.start), duration(r.end), if r.exited { ", then exited" } else { "" });
+        let tip = format!("{}: from {} to {}{}", r.label, duration(r.start), duration(r.end), match (r.panicked, r.exited) {
+            (true, _) => ", then panicked",
+            (false, true) => ", then exited",
+            _ => "",
+        });
         out.push_str(&format!(
             r##"<g class="row"><title>{tip}</title><text class="row-label" x="{MARGIN}" y="{:.1}" fill="#222">{}</text><rect class="run" x="{x1:.1}" y="{:.1}" width="{:.1}" height="6" fill="#90a4ae"/>"##,
             top(i) + 12.0,
@@ -168,7 +174,9 @@ pub fn svg(t: &Timeline) -> String {
             tip = escape(&tip)
         ));
         if r.exited {
-            out.push_str(&format!(r##"<line class="exit" x1="{x2:.1}" y1="{:.1}" x2="{x2:.1}" y2="{:.1}" stroke="#455a64" stroke-width="2"/>"##, bar_mid(i) - 8.0, bar_mid(i) + 8.0));
+            // A panic ends the row with a red mark, a clean exit with a dark one.
+            let (class, colour) = if r.panicked { ("exit panicked", "#c62828") } else { ("exit", "#455a64") };
+            out.push_str(&format!(r##"<line class="{class}" x1="{x2:.1}" y1="{:.1}" x2="{x2:.1}" y2="{:.1}" stroke="{colour}" stroke-width="2"/>"##, bar_mid(i) - 8.0, bar_mid(i) + 8.0));
         }
         out.push_str("</g>");
     }
