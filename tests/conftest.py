@@ -161,6 +161,24 @@ def collect_iopub(kc, msg_id: str, timeout: float) -> list:
             return out
 
 
+def until_output(kc, msg_id: str, marker: str, timeout: float = 120) -> list:
+    """IOPub messages of ``msg_id`` up to the first stream text holding ``marker`` (the cell is
+    still running then, e.g. for a test that presses stop next). Fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            m = kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if m["parent_header"].get("msg_id") != msg_id:
+            continue
+        seen.append(m)
+        if m["msg_type"] == "stream" and marker in m["content"]["text"]:
+            return seen
+    raise TimeoutError(f"no output {marker!r} within {timeout} s; got {[m['msg_type'] for m in seen]}")
+
+
 def frontend_outputs(messages: list) -> list:
     """The outputs a frontend keeps from ``messages``, as nbformat output dicts.
 

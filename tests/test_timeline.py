@@ -17,11 +17,9 @@ has timed out, so both must wait.
 
 from __future__ import annotations
 
-import queue
 import re
-import time
 
-from conftest import collect_iopub, inside, measure_offline, run_cell
+from conftest import collect_iopub, inside, measure_offline, run_cell, until_output
 
 KNOWN_CELL = r""":timeline
 let pen = Lock::new().named("pen");
@@ -84,6 +82,16 @@ println!("answers {answers:?}");
 """
 
 
+def recorded(kc, code: str, printed: str) -> tuple[dict, str]:
+    """Runs a `:timeline` cell that must succeed and print ``printed``; returns its timeline
+    display and that display's text."""
+    res = run_cell(kc, code, timeout=180)
+    assert res.status == "ok", res.errors
+    assert printed in res.stdout, res.stdout
+    shown = timeline_of(res)
+    return shown, shown["data"]["text/plain"]
+
+
 def timeline_of(res) -> dict:
     shown = [d["content"] for d in res.displays if "rc-timeline" in d["content"]["data"].get("text/html", "")]
     assert len(shown) == 1, f"expected one timeline display, got {len(shown)}: {res.messages}"
@@ -129,11 +137,7 @@ def row_at(figures: dict, y: float) -> str | None:
 
 def test_the_timeline_of_three_workers_one_lock_and_a_queue_in_chromium(kernel, browser, tmp_path):
     km, kc = kernel
-    res = run_cell(kc, KNOWN_CELL, timeout=180)
-    assert res.status == "ok", res.errors
-    assert "got [0, 1, 2]" in res.stdout
-    shown = timeline_of(res)
-    text = shown["data"]["text/plain"]
+    shown, text = recorded(kc, KNOWN_CELL, "got [0, 1, 2]")
     pids = {name: int(pid) for name, pid in re.findall(r"^(MainProcess|Worker-\d) \(pid (\d+)\)", text, re.M)}
     assert sorted(pids) == ["MainProcess", "Worker-0", "Worker-1", "Worker-2"], text
     main = f"MainProcess (pid {pids['MainProcess']})"
@@ -267,11 +271,7 @@ def test_pipe_messages_are_arrows_from_each_send_to_its_recv_in_chromium(kernel,
     """Each message of a ping-pong is one arrow from the row that sent it to the row that received
     it, and the arrows follow one another: an answer leaves after its ping arrived."""
     km, kc = kernel
-    res = run_cell(kc, PING_PONG, timeout=180)
-    assert res.status == "ok", res.errors
-    assert "answers [100, 101, 102]" in res.stdout
-    shown = timeline_of(res)
-    text = shown["data"]["text/plain"]
+    shown, text = recorded(kc, PING_PONG, "answers [100, 101, 102]")
     pids = dict(re.findall(r"^(MainProcess|Echo) \(pid (\d+)\)", text, re.M))
     main, echo = f"MainProcess (pid {pids['MainProcess']})", f"Echo (pid {pids['Echo']})"
     assert text.count("a message on a pipe: sent by ") == 6, text
@@ -294,7 +294,7 @@ def test_a_panicking_child_has_its_row_end_with_the_panic(kernel, browser, tmp_p
     """The child panics after taking a lock: its row ends at its exit, marked as a panic (in the
     words and in red in the picture), and its hold ends before that."""
     km, kc = kernel
-    res = run_cell(kc, r""":timeline
+    shown, text = recorded(kc, r""":timeline
 let pen = Lock::new().named("pen");
 let p2 = pen.clone();
 let mut p = Process::new(move || {
@@ -304,11 +304,7 @@ let mut p = Process::new(move || {
 p.start();
 p.join();
 println!("exit code {:?}", p.exitcode());
-""", timeout=180)
-    assert res.status == "ok", res.errors
-    assert "exit code Some(1)" in res.stdout
-    shown = timeline_of(res)
-    text = shown["data"]["text/plain"]
+""", "exit code Some(1)")
     doomed = re.search(r"^Doomed \(pid \d+\): .*$", text, re.M)
     assert doomed and "(panicked)" in doomed.group(0) and "held lock `pen`" in doomed.group(0), text
     fig = render(browser, shown["data"]["text/html"], tmp_path)
@@ -331,19 +327,7 @@ println!("started");
 p.join();
 """
     msg_id = kc.execute(code)
-    deadline = time.monotonic() + 120
-    seen = []
-    while time.monotonic() < deadline:
-        try:
-            m = kc.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if m["parent_header"].get("msg_id") != msg_id:
-            continue
-        seen.append(m)
-        if m["msg_type"] == "stream" and "started" in m["content"]["text"]:
-            break
-    assert any(m["msg_type"] == "stream" for m in seen), seen
+    until_output(kc, msg_id, "started")
     km.interrupt_kernel()
     rest = collect_iopub(kc, msg_id, 60)
     reply = kc.get_shell_msg(timeout=60)
