@@ -29,6 +29,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import inside
+
 # The `browser` fixture (conftest.py): Debian's Chromium through Playwright, failing (not
 # skipping) when either is missing.
 
@@ -42,14 +44,25 @@ LOCKED_CELLS = {
 }
 RUN_ALL_TIMEOUT_MS = 600_000
 
-# Issue 14's two displays, in a notebook made here: an `explore` histogram whose outcomes are
-# longer than the ≈17 characters the decks' styles used to leave them, and a real deadlock (two
-# locks taken in opposite orders), which the test ends with the stop button as a student would.
+# Issue 14's displays, in a notebook made here: an `explore` histogram whose outcomes are
+# longer than the ≈17 characters the decks' styles used to leave them, a timeline (its rows and
+# arrows as JupyterLab draws them), and a real deadlock (two locks taken in opposite orders),
+# which the test ends with the stop button as a student would.
 ISSUE14_NOTEBOOK = "issue14-displays.ipynb"
 EXPLORE_CELL = r"""
 let outcomes = explore(6, || {
     if std::process::id() % 2 == 0 { "this run had an even pid\nand printed two lines" } else { "this run had an odd pid, one long line" }
 });
+"""
+# A recorded cell: two named workers put one item each on a queue the notebook takes them from.
+TIMELINE_CELL = r"""
+:timeline
+let q: Queue<u32> = Queue::new().named("results");
+let mut ws: Vec<Process> = (0..2).map(|i| { let q = q.clone(); Process::new(move || q.put(i)).name(format!("Worker-{i}")) }).collect();
+for w in ws.iter_mut() { w.start(); }
+let got: u32 = (0..2).map(|_| q.get()).sum();
+for w in ws.iter_mut() { w.join(); }
+println!("sum {got}");
 """
 DEADLOCK_CELL = r"""
 let a = Lock::new().named("a");
@@ -70,7 +83,7 @@ def _issue14_notebook():
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": {"name": "rust-concurrency", "display_name": "Rust (concurrency)", "language": "rust"},
                    "language_info": {"name": "rust"}}
-    nb.cells = [nbformat.v4.new_code_cell(EXPLORE_CELL.strip()), nbformat.v4.new_code_cell(DEADLOCK_CELL.strip())]
+    nb.cells = [nbformat.v4.new_code_cell(c.strip()) for c in (EXPLORE_CELL, TIMELINE_CELL, DEADLOCK_CELL)]
     return nb
 
 
@@ -208,7 +221,15 @@ MEASURE_ISSUE14 = r"""() => {
                 shown: Math.round(inner / parseFloat(cs.lineHeight)), cut: p.scrollWidth - p.clientWidth, box: box(p)};
       })};
   }
-  const dl = area(cells[1]);
+  const tl = area(cells[1]);
+  if (tl) {
+    const svg = tl.querySelector('svg.rc-timeline');
+    out.timeline = {area: box(tl), overflow: tl.scrollWidth - tl.clientWidth, svg: svg ? box(svg) : null,
+      rows: svg ? Array.from(svg.querySelectorAll('g.row')).map(g => ({label: g.querySelector('text.row-label').textContent,
+        bar: box(g.querySelector('rect.run')), title: g.querySelector('title').textContent})) : [],
+      arrows: svg ? svg.querySelectorAll('g.item').length : 0};
+  }
+  const dl = area(cells[2]);
   if (dl) {
     const svg = dl.querySelector('svg');
     out.deadlock = {area: box(dl), overflow: dl.scrollWidth - dl.clientWidth, text: dl.innerText,
@@ -219,12 +240,7 @@ MEASURE_ISSUE14 = r"""() => {
 }"""
 
 
-def _within(inner: dict, outer: dict, slack: float = 0.5) -> bool:
-    return (inner["left"] >= outer["left"] - slack and inner["top"] >= outer["top"] - slack
-            and inner["right"] <= outer["right"] + slack and inner["bottom"] <= outer["bottom"] + slack)
-
-
-def test_an_explore_histogram_and_a_deadlock_report_read_well_in_jupyterlab(lab, browser):
+def test_an_explore_histogram_a_timeline_and_a_deadlock_report_read_well_in_jupyterlab(lab, browser):
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
@@ -251,7 +267,7 @@ def test_an_explore_histogram_and_a_deadlock_report_read_well_in_jupyterlab(lab,
         seen = page.evaluate(MEASURE_ISSUE14)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
-        for k, name in ((0, "explore"), (1, "deadlock")):
+        for k, name in ((0, "explore"), (1, "timeline"), (2, "deadlock")):
             cells.nth(k).scroll_into_view_if_needed()
             cells.nth(k).screenshot(path=str(ARTIFACTS / f"jupyterlab-issue14-{name}.png"))
     finally:
@@ -267,12 +283,22 @@ def test_an_explore_histogram_and_a_deadlock_report_read_well_in_jupyterlab(lab,
     assert outcomes <= {"this run had an even pid\nand printed two lines", "this run had an odd pid, one long line"}, shown
     for p in ex["pres"]:
         assert p["shown"] == p["lines"] and p["cut"] <= 0, f"outcome {p['text']!r} wrapped or cut: {shown}"
-        assert _within(p["box"], ex["area"]), shown
+        assert inside(p["box"], ex["area"]), shown
+
+    tl = seen.get("timeline")
+    assert tl and tl["svg"], f"no timeline shown: {shown}"
+    assert tl["overflow"] <= 0 and inside(tl["svg"], tl["area"]), f"the timeline does not fit its output area: {shown}"
+    labels = [r["label"] for r in tl["rows"]]
+    assert re.fullmatch(r"MainProcess \(pid \d+\)", labels[0]) and len(labels) == 3, shown
+    assert sorted(re.sub(r" \(pid \d+\)", "", x) for x in labels[1:]) == ["Worker-0", "Worker-1"], shown
+    for r in tl["rows"]:
+        assert r["bar"]["width"] > 0 and inside(r["bar"], tl["svg"]) and r["label"] in r["title"], shown
+    assert tl["arrows"] == 2, shown
 
     dl = seen.get("deadlock")
     assert dl, f"no deadlock report shown: {shown}"
     assert dl["svgs"] == 1 and dl["svg"], shown
-    assert dl["overflow"] <= 0 and _within(dl["svg"], dl["area"]), f"the picture does not fit its output area: {shown}"
+    assert dl["overflow"] <= 0 and inside(dl["svg"], dl["area"]), f"the picture does not fit its output area: {shown}"
     assert re.search(r"Deadlock: (AB|BA) \(pid \d+\) holds lock (a|b) and waits for lock (a|b)", dl["text"]), shown
     assert "`" not in dl["text"], f"code marks shown as backticks: {shown}"
     texts = [e for e in dl["shapes"] if e["tag"] == "text"]
@@ -280,4 +306,4 @@ def test_an_explore_histogram_and_a_deadlock_report_read_well_in_jupyterlab(lab,
     assert len([t for t in texts if re.fullmatch(r"(AB|BA) \(pid \d+\)", t["text"])]) == 2, shown
     assert sorted(t["text"] for t in texts if "(pid" not in t["text"]) == ["a", "b"], shown
     for e in dl["shapes"]:
-        assert _within(e["box"], dl["svg"]), f"{e['tag']} {e['text']!r} outside the picture: {shown}"
+        assert inside(e["box"], dl["svg"]), f"{e['tag']} {e['text']!r} outside the picture: {shown}"
