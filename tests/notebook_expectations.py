@@ -89,6 +89,15 @@ def nobody_runs_before_the_gun(text: str, cell) -> None:
     assert len(running) == 3 and min(running) > bang, text
 
 
+def labelled_runners_run_after_the_gun(text: str, cell) -> None:
+    """15, labelled: every runner's "running!" line (labelled with its name) comes after the
+    starter's labelled BANG (printed before ``set``; ``wait`` returns only once it is set)."""
+    lines = _lines(text)
+    bang = [i for i, line in enumerate(lines) if line.endswith("[MainProcess]\x1b[0m BANG")]
+    running = [i for i, line in enumerate(lines) if re.search(r"\[(Huey|Dewey|Louie)\]\x1b\[0m running!$", line)]
+    assert len(bang) == 1 and len(running) == 3 and min(running) > bang[0], text
+
+
 def everyone_reached_before_anyone_passed(text: str, cell) -> None:
     """15 ``Barrier``: all three "reached" lines come before any "passed" line."""
     lines = _lines(text)
@@ -297,6 +306,7 @@ CHECKS = {
         "nb15-04": signal_round_by_round,
         "nb15-07": channel_round_by_round,
         "nb15-15": nobody_runs_before_the_gun,
+        "nb15-16-labels": labelled_runners_run_after_the_gun,
         "nb15-34": everyone_reached_before_anyone_passed,
     },
     "16-ThreadQueues.ipynb": {"nb16-08": each_item_once_after_its_put},
