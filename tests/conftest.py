@@ -161,9 +161,10 @@ def collect_iopub(kc, msg_id: str, timeout: float) -> list:
             return out
 
 
-def until_output(kc, msg_id: str, marker: str, timeout: float = 120) -> list:
-    """IOPub messages of ``msg_id`` up to the first stream text holding ``marker`` (the cell is
-    still running then, e.g. for a test that presses stop next). Fails after ``timeout``."""
+def iopub_until(kc, msg_id: str, stop, timeout: float = 120) -> list:
+    """IOPub messages of ``msg_id`` (each with ``msg["_arrival"] = time.monotonic()``) up to and
+    including the first for which ``stop(msg)`` is true; the cell may still be running then (e.g.
+    for a test that presses stop next). Fails after ``timeout``."""
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
@@ -173,10 +174,16 @@ def until_output(kc, msg_id: str, marker: str, timeout: float = 120) -> list:
             continue
         if m["parent_header"].get("msg_id") != msg_id:
             continue
+        m["_arrival"] = time.monotonic()
         seen.append(m)
-        if m["msg_type"] == "stream" and marker in m["content"]["text"]:
+        if stop(m):
             return seen
-    raise TimeoutError(f"no output {marker!r} within {timeout} s; got {[m['msg_type'] for m in seen]}")
+    raise TimeoutError(f"nothing awaited came within {timeout} s; got {[(m['msg_type'], m['content']) for m in seen]}")
+
+
+def until_output(kc, msg_id: str, marker: str, timeout: float = 120) -> list:
+    """IOPub messages of ``msg_id`` up to the first stream text holding ``marker``."""
+    return iopub_until(kc, msg_id, lambda m: m["msg_type"] == "stream" and marker in m["content"]["text"], timeout)
 
 
 def frontend_outputs(messages: list) -> list:

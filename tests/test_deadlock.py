@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from conftest import inside, measure_offline, run_cell
+from conftest import inside, iopub_until, measure_offline, run_cell
 
 # Generous: the detector looks every 250 ms and confirms at its next look; CI may be slow.
 REPORT_WITHIN = 5.0
@@ -41,25 +41,13 @@ def until_deadlock(km, kc, code: str, marker: str, timeout: float = 180):
     """Runs `code`; returns (report display content, seconds from `marker` to the report,
     the cell's reply after pressing stop). Fails if no report comes within `timeout`."""
     msg_id = kc.execute(code)
-    deadline = time.monotonic() + timeout
-    marked = None
-    report = None
-    errors = []
-    while time.monotonic() < deadline and report is None:
-        try:
-            m = kc.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if m["parent_header"].get("msg_id") != msg_id:
-            continue
-        t, c = m["msg_type"], m["content"]
-        if t == "stream" and marker in c["text"] and marked is None:
-            marked = time.monotonic()
-        elif t == "display_data" and str(c["data"].get("text/plain", "")).startswith("Deadlock:"):
-            report = (c, time.monotonic())
-        elif t == "error":
-            errors.append(c)
-    assert report is not None, f"no deadlock report (errors: {errors})"
+
+    def is_report(m) -> bool:
+        return m["msg_type"] == "display_data" and str(m["content"]["data"].get("text/plain", "")).startswith("Deadlock:")
+
+    seen = iopub_until(kc, msg_id, is_report, timeout)
+    report = (seen[-1]["content"], seen[-1]["_arrival"])
+    marked = next((m["_arrival"] for m in seen if m["msg_type"] == "stream" and marker in m["content"]["text"]), None)
     assert marked is not None, "the marker line came after the report"
     km.interrupt_kernel()
     reply = kc.get_shell_msg(timeout=60)

@@ -52,32 +52,33 @@ fn lock_ns(log: &timeline::Log, lock: &Lock, batches: u64, on: bool) -> f64 {
     total / (batches * LOCK_BATCH) as f64
 }
 
-fn queue_ns(log: &timeline::Log, q: &Queue<u64>, batches: u64, on: bool) -> f64 {
+/// Mean ns of `one(i)` over `batches` batches of `QUEUE_BATCH` calls, the log emptied and the
+/// switch set before each batch.
+fn round_trip_ns(log: &timeline::Log, batches: u64, on: bool, one: impl Fn(u64)) -> f64 {
     let mut total = 0.0;
     for _ in 0..batches {
         set(log, on);
         let t = Instant::now();
         for i in 0..QUEUE_BATCH {
-            q.put(i);
-            black_box(q.get());
+            one(i);
         }
         total += t.elapsed().as_nanos() as f64;
     }
     total / (batches * QUEUE_BATCH) as f64
 }
 
+fn queue_ns(log: &timeline::Log, q: &Queue<u64>, batches: u64, on: bool) -> f64 {
+    round_trip_ns(log, batches, on, |i| {
+        q.put(i);
+        black_box(q.get());
+    })
+}
+
 fn pipe_ns(log: &timeline::Log, (a, b): &(Connection<u64>, Connection<u64>), batches: u64, on: bool) -> f64 {
-    let mut total = 0.0;
-    for _ in 0..batches {
-        set(log, on);
-        let t = Instant::now();
-        for i in 0..QUEUE_BATCH {
-            a.send(i);
-            black_box(b.recv().unwrap());
-        }
-        total += t.elapsed().as_nanos() as f64;
-    }
-    total / (batches * QUEUE_BATCH) as f64
+    round_trip_ns(log, batches, on, |i| {
+        a.send(i);
+        black_box(b.recv().unwrap());
+    })
 }
 
 fn main() {
