@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import collect_iopub, descendants, frontend_outputs, run_cell, running_kernel
+from conftest import collect_iopub, descendants, frontend_outputs, iopub_until, run_cell, running_kernel
 
 # Helpers defined once per kernel: fork a child running `f`, announce it like Process::start.
 HELPERS = r"""
@@ -150,26 +150,20 @@ let worker = spawn("Slow-1", false, || {{
 }});
 """
     msg_id = kc.execute(code)
-    messages, idle = [], False
-    deadline = time.monotonic() + 120
     released = False
-    while not idle and time.monotonic() < deadline:
-        try:
-            m = kc.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if m["parent_header"].get("msg_id") != msg_id:
-            continue
-        messages.append(m)
-        t = m["msg_type"]
-        if t in ("display_data", "update_display_data"):
+
+    def release_on_notice(m) -> bool:
+        """Writes the FIFO's line once the notice is shown; stops at the cell's idle status."""
+        nonlocal released
+        if m["msg_type"] in ("display_data", "update_display_data"):
             text = m["content"]["data"].get("text/plain", "")
             if not released and re.search(r"waiting for process \d+ \(Slow-1\)", text):
                 with open(fifo, "w") as f:
                     f.write("go\n")
                 released = True
-        elif t == "status" and m["content"]["execution_state"] == "idle":
-            idle = True
+        return m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+
+    messages = iopub_until(kc, msg_id, release_on_notice, 120)
     assert released, [m["msg_type"] for m in messages]
     # At the end the notice is gone from the outputs (removed, not blanked): what is left is
     # the worker's line, one stream output.
