@@ -69,6 +69,9 @@ TIMEOUT = 300  # seconds for any single step (a cold stock kernel compiles a lot
 
 def bench(key, impl, value, unit, better, note, **extra):
     rec = {"key": key, "impl": impl, "value": value, "unit": unit, "better": better, "note": note}
+    if impl == "ours":
+        # RUST_CONCURRENCY_BUILD_STORE=0 (--store-off): our kernel without its build store.
+        rec["build_store"] = os.environ.get("RUST_CONCURRENCY_BUILD_STORE", "1") != "0"
     rec.update(extra)
     print("BENCH " + json.dumps(rec), flush=True)
 
@@ -471,7 +474,12 @@ def main():
                     help="skip the stock kernel's `:dep multiproc` start-up measurement")
     ap.add_argument("--concurrent", type=int, nargs="*", default=[2, 3],
                     help="numbers of kernels to start together (default: 2 3; none to skip)")
+    ap.add_argument("--store-off", action="store_true",
+                    help="our kernel without its build store (RUST_CONCURRENCY_BUILD_STORE=0): "
+                         "the baseline for the store; records carry build_store: false")
     args = ap.parse_args()
+    if args.store_off:
+        os.environ["RUST_CONCURRENCY_BUILD_STORE"] = "0"
     with tempfile.TemporaryDirectory(prefix="kernel-bench-") as tmp:
         tmp = Path(tmp)
         os.environ.pop("JUPYTER_PATH", None)

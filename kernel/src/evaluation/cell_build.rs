@@ -19,10 +19,11 @@
 //!   without mold. The real mold is never used (the kernel links with the toolchain's default
 //!   linker), so a broken mold install cannot stop a cell either.
 //!
-//! Each call notes which way it went in `target/rust-concurrency-build` (read by the tests).
+//! Each call notes which way it went in `target/rust-concurrency-build` (`direct`, `stored`: taken
+//! from the build store, see `build_store.rs`, or `cargo: <why>`; read by the tests).
 
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -299,6 +300,14 @@ impl Plan {
         }
     }
 
+    /// rustc's dep-info file for the crate (`--emit=dep-info` into `deps/`).
+    fn dep_info(&self) -> PathBuf {
+        match self.mode {
+            Mode::Build => self.out_dir().join("deps").join(format!("{CRATE}.d")),
+            Mode::Check => self.out_dir().join("deps").join(format!("{CRATE}-{METADATA_CHECK}.d")),
+        }
+    }
+
     /// cargo's `compiler-artifact` message for the crate, naming `file`.
     fn artifact_message(&self, file: &Path) -> Value {
         let dir = self.crate_dir.display();
@@ -336,22 +345,49 @@ impl Plan {
     }
 }
 
-/// Runs rustc for `plan`, printing cargo's JSON messages; returns cargo's exit status.
+/// Runs rustc for `plan` (or takes the build from the store, `build_store.rs`), printing
+/// cargo's JSON messages; returns cargo's exit status.
 fn direct(plan: &Plan, out: &mut dyn Write) -> std::io::Result<i32> {
     std::fs::create_dir_all(plan.out_dir().join("deps"))?;
-    let mut child = Command::new(&plan.rustc)
-        .args(plan.rustc_args())
-        .envs(plan.rustc_env())
+    let (args, env) = (plan.rustc_args(), plan.rustc_env());
+    let store = super::build_store::open();
+    let key = match &store {
+        Some(_) => super::build_store::key(&plan.rustc, &plan.crate_dir, &args, &env).ok(),
+        None => None,
+    };
+    if let (Some(store), Some(key)) = (&store, &key) {
+        if let Some(hit) = super::build_store::lookup(store, key, &plan.crate_dir, &plan.output()) {
+            note(&plan.crate_dir, "stored");
+            return report(plan, hit.success, &hit.stderr, out);
+        }
+    }
+    // A dep-info left from an earlier build must not be taken for this one's.
+    let _ = std::fs::remove_file(plan.dep_info());
+    let child = Command::new(&plan.rustc)
+        .args(&args)
+        .envs(env)
         .current_dir(&plan.crate_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child.stderr.take().expect("piped stderr");
+        .output()?;
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    let success = child.status.success();
+    if let (Some(store), Some(key)) = (&store, &key) {
+        // Lines that are not rustc's JSON (a crash, a linker's complaint) are never replayed.
+        let all_json = stderr.lines().all(|l| l.starts_with('{'));
+        if all_json {
+            super::build_store::keep(store, key, &plan.crate_dir, success, &stderr, &plan.output(), &plan.dep_info());
+        }
+    }
+    report(plan, success, &stderr, out)
+}
+
+/// Prints cargo's messages for a finished rustc run (`stderr` as rustc wrote it).
+fn report(plan: &Plan, success: bool, stderr: &str, out: &mut dyn Write) -> std::io::Result<i32> {
     let mut errors = 0usize;
-    for line in BufReader::new(stderr).lines() {
-        let line = line?;
-        match serde_json::from_str::<Value>(&line) {
+    for line in stderr.lines() {
+        match serde_json::from_str::<Value>(line) {
             Ok(mut msg) if msg["$message_type"] == "diagnostic" => {
                 // cargo drops rustc's closing summaries ("aborting due to …", "2 warnings
                 // emitted") and, for `--message-format=json`, strips the colours from the
@@ -371,8 +407,7 @@ fn direct(plan: &Plan, out: &mut dyn Write) -> std::io::Result<i32> {
             _ => eprintln!("{line}"),
         }
     }
-    let status = child.wait()?;
-    if !status.success() {
+    if !success {
         writeln!(out, "{}", json!({"reason": "build-finished", "success": false}))?;
         out.flush()?;
         let plural = if errors == 1 { "" } else { "s" };

@@ -5,6 +5,7 @@
 
 pub mod annotate;
 pub mod annotated_errors;
+pub mod build_store;
 pub mod cache_slot;
 pub mod cell_build;
 pub mod completion;
@@ -41,6 +42,8 @@ pub const SUPPORT_CRATE_ENV: &str = "MULTIPROC_SUPPORT_CRATE";
 /// `text/plain` content block evcxr's fallback writes, so the first build succeeds. A type's
 /// own inherent `evcxr_display` still wins (inherent methods come first), and a value that is
 /// not `Debug` still fails the first build and takes evcxr's fallback as before.
+/// The module holding the start-up cell's items.
+const PRELOAD_MODULE: &str = "__rust_concurrency_preload";
 const SHOW_FINAL_VALUE: &str = r#"#[doc(hidden)]
 pub trait KernelShowFinalValue {
     fn evcxr_display(&self);
@@ -224,11 +227,8 @@ fn drain_evcxr_outputs(outputs: evcxr::EvalContextOutputs) {
 /// `..` is harmless (it stops at `/`), but our cache lives beside the toolchain in the home
 /// folder, where the relative path then misses by one level. The loader's search path fixes it.
 fn point_runtime_at_std() {
-    let Ok(out) = std::process::Command::new("rustc").args(["--print", "target-libdir"]).output() else { return };
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if dir.is_empty() {
-        return;
-    }
+    let Some(tc) = toolchain::toolchain() else { return };
+    let dir = tc.target_libdir.display().to_string();
     let path = match std::env::var("LD_LIBRARY_PATH") {
         Ok(old) if !old.is_empty() => format!("{dir}:{old}"),
         _ => dir,
@@ -271,8 +271,11 @@ impl Evaluator {
         ctx.set_opt_level("0").map_err(|e| anyhow::anyhow!("{e}"))?;
         ctx.execute(toolchain::LINKER_COMMAND).map_err(|e| anyhow::anyhow!("{e}"))?;
         // One start-up cell: the support crate's prelude (the crate itself comes with every
-        // cell's rustc flags, see toolchain.rs), the final-value trait and the flush function.
-        let preload = format!("use multiproc::prelude::*;\n{SHOW_FINAL_VALUE}\n{}", flush_output_item());
+        // cell's rustc flags, see toolchain.rs), the final-value trait and the flush function,
+        // all in one module reached by one glob import: evcxr keeps a cell's items in a hash
+        // map, so several would come out in another order in every kernel, and the build
+        // store (build_store.rs) would never find one kernel's start-up builds for another.
+        let preload = format!("use {PRELOAD_MODULE}::*;\n#[doc(hidden)]\npub mod {PRELOAD_MODULE} {{\npub use multiproc::prelude::*;\n{SHOW_FINAL_VALUE}\n{}\n}}", flush_output_item());
         let t1 = Instant::now();
         if let Err(e) = ev.quiet(&preload) {
             anyhow::bail!("preloading the support crate {}: {e}", prebuilt.rlib.display());

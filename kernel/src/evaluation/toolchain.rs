@@ -20,6 +20,8 @@
 //!   builds evcxr's cell crate with one direct rustc run. It never runs a real mold, so a
 //!   broken mold install cannot stop the kernel either. The runtime takes the folder off its
 //!   PATH again ([`leave_builder_env`]), so a cell's own `Command::new("mold")` finds the real one.
+//! - Cells link with the toolchain's own lld ([`lld_flags`]), and the build store
+//!   (`build_store.rs`) gets the compiler's identity (`build_store::RUSTC_ID_ENV`).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -71,21 +73,49 @@ pub fn prepare(prebuilt: &Prebuilt) -> anyhow::Result<()> {
     let builder = super::cell_build::install(&root).or_else(|_| super::cell_build::install(&fallback))?;
     prepend_to_path(builder)?;
     set(super::cell_build::BUILDER_ENV, "1".into());
+    // The build store's key names the compiler (one `rustc -vV` per start, not per build).
+    if let Some(id) = super::build_store::rustc_identity() {
+        set(super::build_store::RUSTC_ID_ENV, id.into());
+    }
     Ok(())
 }
 
 /// Environment variable listing the folders the kernel put in front of PATH.
 const PATH_ADDED_ENV: &str = "RUST_CONCURRENCY_PATH_ADDED";
 
+/// The active toolchain's folders, from one `rustc --print sysroot --print target-libdir` run
+/// (through rustup's proxy, so the toolchain rustup picks) in [`bypass_rustup`].
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    pub sysroot: PathBuf,
+    /// `<sysroot>/lib/rustlib/<host>/lib`, where `libstd-*.so` is.
+    pub target_libdir: PathBuf,
+}
+
+static TOOLCHAIN: std::sync::OnceLock<Option<Toolchain>> = std::sync::OnceLock::new();
+
+/// The toolchain found by [`bypass_rustup`] (asked for then if not yet).
+pub fn toolchain() -> Option<&'static Toolchain> {
+    TOOLCHAIN.get_or_init(find_toolchain).as_ref()
+}
+
+fn find_toolchain() -> Option<Toolchain> {
+    let out = std::process::Command::new("rustc").args(["--print", "sysroot", "--print", "target-libdir"]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let (sysroot, target_libdir) = (lines.next()?, lines.next()?);
+    Some(Toolchain { sysroot: PathBuf::from(sysroot), target_libdir: PathBuf::from(target_libdir) })
+}
+
 /// Puts the active toolchain's `bin/` (where rustup's proxies lead) first on PATH. Call first
 /// thing in the evaluator, before anything runs rustc, while no other thread reads the
 /// environment. Without rustup, or when the folder lacks `rustc` or `cargo`, PATH stays.
 pub fn bypass_rustup() {
-    let Ok(out) = std::process::Command::new("rustc").args(["--print", "sysroot"]).output() else { return };
-    if !out.status.success() {
-        return;
-    }
-    let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin");
+    let Some(tc) = toolchain() else { return };
+    let bin = tc.sysroot.join("bin");
     if bin.join("rustc").is_file() && bin.join("cargo").is_file() {
         let _ = prepend_to_path(bin);
     }
@@ -131,7 +161,7 @@ pub fn enter_cell_dir() {
 
 /// The flags every cell's rustc gets. They replace evcxr's `RUSTFLAGS` (`-Cprefer-dynamic`,
 /// plus `-Clink-arg=-fuse-ld=lld` only when lld is its linker, which [`LINKER_COMMAND`] rules
-/// out), then add the support crate.
+/// out), add the support crate, then link with the toolchain's own lld ([`lld_flags`]).
 pub fn rustflags(prebuilt: &Prebuilt) -> Vec<String> {
     let mut flags = vec![
         "-Cprefer-dynamic".to_string(),
@@ -144,7 +174,24 @@ pub fn rustflags(prebuilt: &Prebuilt) -> Vec<String> {
         flags.push("--extern".to_string());
         flags.push(format!("{name}={}", rlib.display()));
     }
+    flags.extend(toolchain().map(lld_flags).unwrap_or_default());
     flags
+}
+
+/// Linking a cell with the toolchain's `rust-lld` rather than the system's `ld` (≈ 11 ms of
+/// the ≈ 39 ms link saved per cell): `cc` finds the `ld.lld` of the toolchain's `gcc-ld/`
+/// folder through `-B` (stable rustc; `-Zgcc-ld` and `-Clink-self-contained=+linker` are
+/// nightly-only), and one linker thread is faster for a library this small. Nothing when the
+/// toolchain has no lld (today's linker then).
+pub fn lld_flags(tc: &Toolchain) -> Vec<String> {
+    let gcc_ld = tc.target_libdir.parent().map(|host| host.join("bin").join("gcc-ld"));
+    match gcc_ld.filter(|d| d.join("ld.lld").is_file()) {
+        Some(dir) => ["-B".to_string() + &dir.display().to_string(), "-fuse-ld=lld".to_string(), "-Wl,--threads=1".to_string()]
+            .into_iter()
+            .map(|a| format!("-Clink-arg={a}"))
+            .collect(),
+        None => Vec::new(),
+    }
 }
 
 /// [`rustflags`] in cargo's encoding (separated by 0x1f).
@@ -190,7 +237,22 @@ mod tests {
         let p = Prebuilt { rlib: PathBuf::from("/d/libmultiproc-1.rlib"), deps: PathBuf::from("/d/deps"), externs: vec![] };
         assert_eq!(
             encoded_rustflags(&p),
-            "-Cprefer-dynamic\u{1f}--extern\u{1f}multiproc=/d/libmultiproc-1.rlib\u{1f}-L\u{1f}dependency=/d/deps"
+            ["-Cprefer-dynamic\u{1f}--extern\u{1f}multiproc=/d/libmultiproc-1.rlib\u{1f}-L\u{1f}dependency=/d/deps"]
+                .into_iter()
+                .chain(toolchain().map(lld_flags).unwrap_or_default().iter().map(|f| f.as_str()))
+                .collect::<Vec<_>>()
+                .join("\u{1f}")
         );
+    }
+
+    #[test]
+    fn cells_link_with_the_toolchains_lld_when_it_has_one() {
+        let tc = toolchain().expect("rustc on PATH");
+        let flags = lld_flags(tc);
+        let host = tc.target_libdir.parent().unwrap();
+        assert_eq!(flags.len(), 3, "this toolchain ships gcc-ld/ld.lld: {flags:?}");
+        assert_eq!(flags[0], format!("-Clink-arg=-B{}", host.join("bin/gcc-ld").display()));
+        let none = Toolchain { sysroot: PathBuf::from("/none"), target_libdir: PathBuf::from("/none/lib/rustlib/x/lib") };
+        assert!(lld_flags(&none).is_empty(), "no lld: today's linker");
     }
 }
