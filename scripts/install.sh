@@ -90,7 +90,8 @@ if [ "$prune" = 1 ]; then
     say "pruning intermediate build artifacts"
     find "$target_dir/release" -mindepth 1 -maxdepth 1 ! -name rust-concurrency-kernel -exec rm -rf {} +
     rm -rf "$target_dir/debug"
-    # The support crate's build folder (the installed copy is under <prefix>/share/rust-concurrency).
-    if [ -n "${RUST_CONCURRENCY_CACHE:-}" ]; then rm -rf "$RUST_CONCURRENCY_CACHE/prebuilt/target"; fi
+    # The support crate's build folders, target-debug0 and the like (the installed copy is under
+    # <prefix>/share/rust-concurrency).
+    if [ -n "${RUST_CONCURRENCY_CACHE:-}" ]; then rm -rf "$RUST_CONCURRENCY_CACHE"/prebuilt/target*; fi
 fi
 say "done: kernel $kernel"

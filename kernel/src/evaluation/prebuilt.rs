@@ -93,7 +93,11 @@ fn build_cached(support: &Path, key: &str) -> anyhow::Result<Prebuilt> {
     if let Some(p) = read(&dir, key) {
         return Ok(p);
     }
-    let target = root.join("target");
+    // One target folder per profile setting: `deps/` is copied out whole (below), so libraries
+    // of a build with other settings (the debug-info build of earlier kernels) must not sit in
+    // it; that earlier folder is removed once.
+    let _ = std::fs::remove_dir_all(root.join("target"));
+    let target = root.join(format!("target-debug{PROFILE_DEBUG}"));
     eprintln!("rust-concurrency-kernel: building the support crate for cells from {} (once; about a minute)", support.display());
     let meta = support_metadata(support)?;
     let mut packages = vec![String::from("multiproc")];
