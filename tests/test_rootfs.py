@@ -419,7 +419,9 @@ def test_mpi_bindings_built_at_install_serve_the_student(student):
 
 def test_a_students_dep_cell_builds_with_the_images_cargo_home(student, image):
     # A student may add a crate in a cell of their own: evcxr then runs the real cargo as the
-    # student, which locks and records its use in CARGO_HOME (so the image's user must own it).
+    # student, with the image's CARGO_HOME. Offline, of a crate the registry holds, cargo only
+    # writes its lock files there and goes on without them when it cannot: a CARGO_HOME the
+    # student does not own passes here (a download into it, on Binder, would not).
     dep = student["results"]["dep"]
     cargo_home = image["spec"]["env"]["CARGO_HOME"]
     for key in ("dep", "use"):
