@@ -8,7 +8,10 @@ volume is), using only what the image installed (its Python, its kernelspec, /op
    kernelspecs and starts a kernel (the server launches it as this user), then stops it;
 2. starts two kernels at once with jupyter_client and times each one's first cell (from the
    kernels' start);
-3. runs the lessons named on the command line through nbclient.
+3. in a third kernel, runs a cell with a `:dep` on a crate of the image's registry, as a student
+   may write in a cell of their own: cargo then runs as this user with the image's CARGO_HOME
+   (offline here, so that it only uses the registry the image holds: on Binder it may download);
+4. runs the lessons named on the command line through nbclient.
 
 Everything it finds goes to ``$HOME/results/`` (results.json and the executed notebooks); the
 test reads them from outside and asserts, so this script checks nothing itself.
@@ -156,6 +159,51 @@ def two_kernels() -> dict:
     return {"first_cells": results, "mpi_warm": mpi}
 
 
+# A student's own `:dep` cell, then a cell using the crate. crossbeam-queue is in the
+# workspace's Cargo.lock (so the image's registry holds it) and, unlike crossbeam-channel, is not
+# one of the crates cells already get from the prebuilt support crate; its one dependency,
+# crossbeam-utils, is in the registry too, so cargo resolves it offline (parking_lot would not:
+# it needs redox_syscall, which no Linux build downloads).
+DEP_CELL = ':dep crossbeam-queue = "0.3"'
+DEP_USE = """let q = std::sync::Arc::new(crossbeam_queue::ArrayQueue::new(4));
+let q2 = q.clone();
+std::thread::spawn(move || q2.push(6 * 7).unwrap()).join().unwrap();
+println!("crossbeam-queue says {}", q.pop().unwrap());"""
+
+
+def dep_cells() -> dict:
+    """A kernel that runs a student's `:dep` cell (so evcxr runs the real cargo, as this user,
+    with the image's CARGO_HOME), offline (CARGO_NET_OFFLINE), then a cell that uses the crate."""
+    km = KernelManager(kernel_name=KERNEL)
+    km.start_kernel(env={**os.environ, "CARGO_NET_OFFLINE": "true"})
+    kc = km.client()
+    kc.start_channels()
+    out: dict = {}
+    try:
+        kc.wait_for_ready(timeout=120)
+        for key, code in (("dep", DEP_CELL), ("use", DEP_USE)):
+            texts: list[str] = []
+
+            def hook(m: dict) -> None:
+                if m["msg_type"] == "stream":
+                    texts.append(m["content"].get("text", ""))
+                elif m["msg_type"] == "error":
+                    texts.append("\n".join([m["content"].get("evalue", ""), *m["content"].get("traceback", [])]))
+
+            started = time.monotonic()
+            reply = kc.execute_interactive(code, timeout=900, output_hook=hook)
+            out[key] = {"status": reply["content"]["status"], "output": "".join(texts),
+                        "seconds": round(time.monotonic() - started, 2)}
+            if out[key]["status"] != "ok":
+                break
+    except Exception as e:
+        out["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    return out
+
+
 def run_notebook(name: str) -> dict:
     """Runs one lesson from the student's copy in $HOME (handed out as nbgitpuller would)."""
     shutil.copy(SRC_NOTEBOOKS / name, HOME / name)
@@ -177,6 +225,7 @@ def main() -> None:
     cmd = json.loads(os.environ["RC_IMAGE_CMD"])
     results = {"uid": os.getuid(), "python": sys.version.split()[0], "server": server_check(cmd)}
     results.update(two_kernels())
+    results["dep"] = dep_cells()
     results["notebooks"] = {name: run_notebook(name) for name in sys.argv[1:]}
     (RESULTS / "results.json").write_text(json.dumps(results, indent=1) + "\n")
 

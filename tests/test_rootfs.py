@@ -417,6 +417,21 @@ def test_mpi_bindings_built_at_install_serve_the_student(student):
     assert mpi["seconds"] < MPI_WARM_BOUND_S, f"the MPI bindings were rebuilt ({mpi['seconds']} s)"
 
 
+def test_a_students_dep_cell_builds_with_the_images_cargo_home(student, image):
+    # A student may add a crate in a cell of their own: evcxr then runs the real cargo as the
+    # student, with the image's CARGO_HOME. Offline, of a crate the registry holds, cargo only
+    # writes its lock files there and goes on without them when it cannot: a CARGO_HOME the
+    # student does not own passes here (a download into it, on Binder, would not).
+    dep = student["results"]["dep"]
+    cargo_home = image["spec"]["env"]["CARGO_HOME"]
+    for key in ("dep", "use"):
+        cell = dep.get(key, {})
+        assert cell.get("status") == "ok", (
+            f"a student's `:dep` cell ({key}) failed as uid {student['results']['uid']} with CARGO_HOME={cargo_home}:"
+            f" {dep.get('error') or cell.get('output', '')[-2000:]}")
+    assert dep["use"]["output"].strip() == "crossbeam-queue says 42", dep
+
+
 @pytest.mark.parametrize("name", LESSONS)
 def test_lesson_runs_and_prints_what_it_promises(student, name):
     run = student["results"]["notebooks"][name]
@@ -452,8 +467,8 @@ def student_writes(student, image) -> list[str]:
 
 def test_nothing_written_outside_home_the_cache_and_tmp(student, image):
     cache = image["spec"]["env"]["RUST_CONCURRENCY_CACHE"]
-    # Cargo's own lock and tracking files in CARGO_HOME, taken on every build (the kernel's
-    # cells, the MPI programs): the one write outside, and why the Dockerfile chowns /opt/rust.
+    # Cargo's own lock and tracking files in CARGO_HOME, taken on every cargo build (a student's
+    # `:dep` cell, the MPI programs): the one write outside, and why the Dockerfile chowns /opt/rust.
     cargo_home = image["spec"]["env"]["CARGO_HOME"]
     cargo_locks = {f"{cargo_home}/{name}" for name in (".package-cache", ".package-cache-mutate", ".global-cache")}
     outside = [p for p in student_writes(student, image)
