@@ -70,3 +70,20 @@ def test_a_dependency_goes_to_cargo(kernel_spec_dir, tmp_path):
         assert last_build(tmp_path / "cache").startswith("cargo: the cell crate has dependencies")
     finally:
         stop_kernel(km, kc)
+
+
+def test_a_dep_of_a_crate_every_cell_has_is_skipped_with_a_note(kernel):
+    # rayon and crossbeam-channel come with the support crate (`cells-extern`); a second
+    # `--extern` from evcxr's cargo would make rustc stop ("multiple candidates for `rlib`").
+    km, kc = kernel
+    r = run_cell(kc, ':dep rayon = "1"\nuse rayon::prelude::*;\nlet s: i32 = (1..=4).into_par_iter().sum();\nprintln!("sum {s}");', timeout=300)
+    ok(r)
+    assert r.stdout.splitlines()[0].startswith("note: `rayon` is already in every cell"), r.stdout
+    assert "sum 10" in r.stdout
+    r = run_cell(kc, ":dep crossbeam-channel = { version = \"0.5\" }", timeout=300)
+    ok(r)
+    assert "`crossbeam_channel` is already in every cell" in r.stdout, r.stdout
+    # The cell's own line numbers are kept: an error on line 2 says line 2.
+    r = run_cell(kc, ':dep rayon = "1"\nlet n: i32 = "two";')
+    assert r.status == "error"
+    assert any("cell:2:" in line for e in r.errors for line in e["traceback"]), r.errors

@@ -14,6 +14,7 @@ pub mod exec_guard;
 pub mod outcome;
 pub mod memory;
 pub mod prebuilt;
+pub mod provided_deps;
 pub mod runtime;
 pub mod startup;
 pub mod toolchain;
@@ -188,6 +189,8 @@ pub struct Evaluator {
     next_cell: u32,
     /// `:timeline on`: every cell is recorded until `:timeline off`.
     timeline_on: bool,
+    /// Crates every cell has without `:dep` (`provided_deps.rs`), as Rust code names them.
+    provided: Vec<String>,
     _slot: Option<cache_slot::Slot>,
 }
 
@@ -254,6 +257,7 @@ impl Evaluator {
         let prebuilt = prebuilt::locate_or_build(&support)
             .map_err(|e| anyhow::anyhow!("the support crate (multiproc) is not available to cells: {e:#}"))?;
         toolchain::prepare(&prebuilt)?;
+        let provided = std::iter::once(String::from("multiproc")).chain(prebuilt.externs.iter().map(|(name, _)| name.clone())).collect();
         if let Some(slot) = &slot {
             let dir = slot.dir.join("evcxr");
             std::fs::create_dir_all(&dir)?;
@@ -265,7 +269,7 @@ impl Evaluator {
         let (ctx, outputs) = toolchain::in_config_dir(evcxr::CommandContext::new).map_err(|e| anyhow::anyhow!("starting evcxr: {e}"))?;
         drain_evcxr_outputs(outputs);
         let running = Arc::new(Running { cell: AtomicU32::new(0), code_running: AtomicBool::new(false), runtime_killed: AtomicU32::new(0) });
-        let mut ev = Evaluator { ctx: Some(ctx), supervisor: Some(supervisor), shared, running, publisher, next_cell: 1, timeline_on: false, _slot: slot };
+        let mut ev = Evaluator { ctx: Some(ctx), supervisor: Some(supervisor), shared, running, publisher, next_cell: 1, timeline_on: false, provided, _slot: slot };
         ev.update_runtime_pid();
         let ctx = ev.ctx.as_mut().expect("context");
         ctx.set_opt_level("0").map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -347,6 +351,18 @@ impl Evaluator {
         }
         let after_labels = after_commands;
         let req = CellRequest { code: after_labels.as_deref().unwrap_or(req.code), ..req };
+        // `:dep` of a crate cells already have would make rustc stop with "multiple candidates".
+        let stripped = provided_deps::strip(req.code, &self.provided);
+        if let Some(s) = &stripped {
+            if !req.silent {
+                let text = provided_deps::note(&s.names);
+                self.publisher.publish(Some(req.parent), "stream", json!({"name": "stdout", "text": text}));
+            }
+            if s.code.trim().is_empty() {
+                return CellOutcome::Ok;
+            }
+        }
+        let req = CellRequest { code: stripped.as_ref().map_or(req.code, |s| s.code.as_str()), ..req };
         // Before evcxr, which would fetch and compile a tokio of its own (top_level_await.rs).
         if let Some(at) = top_level_await::find(req.code) {
             let (evalue, traceback) = top_level_await::message(req.code, at);
