@@ -55,8 +55,7 @@ pub fn open() -> Option<PathBuf> {
 
 /// Hash of `rustc -vV`'s output (what the kernel puts in [`RUSTC_ID_ENV`]).
 pub fn rustc_identity() -> Option<String> {
-    let out = std::process::Command::new("rustc").arg("-vV").output().ok()?;
-    out.status.success().then(|| hex::encode(Sha256::digest(&out.stdout)))
+    super::toolchain::rustc_version_verbose().map(|v| hex::encode(Sha256::digest(v)))
 }
 
 /// The key of a build: `args` and `env` are rustc's, run in `crate_dir` by `rustc`.

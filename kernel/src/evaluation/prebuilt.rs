@@ -262,8 +262,8 @@ fn key(support: &Path) -> anyhow::Result<String> {
     let mut hash = Sha256::new();
     hash.update(features().as_bytes());
     hash.update(format!("debug={PROFILE_DEBUG}").as_bytes());
-    let rustc = Command::new("rustc").arg("-vV").output().map_err(|e| anyhow::anyhow!("running rustc -vV: {e}"))?;
-    hash.update(&rustc.stdout);
+    let rustc = super::toolchain::rustc_version_verbose().ok_or_else(|| anyhow::anyhow!("running rustc -vV failed"))?;
+    hash.update(rustc);
     let mut files = vec![support.join("Cargo.toml"), support.join("../Cargo.toml"), support.join("../Cargo.lock")];
     collect_files(&support.join("src"), &mut files)?;
     // Packages kept inside the support crate's folder (`aio/`, see `package_names`).

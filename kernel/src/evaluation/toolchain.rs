@@ -110,6 +110,19 @@ fn find_toolchain() -> Option<Toolchain> {
     Some(Toolchain { sysroot: PathBuf::from(sysroot), target_libdir: PathBuf::from(target_libdir) })
 }
 
+static VERSION: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+
+/// `rustc -vV`'s output, run once per process: the build store's key and the prebuilt support
+/// crate's key both name the compiler by it, and each run of rustc costs ≈ 20 ms of a start.
+pub fn rustc_version_verbose() -> Option<&'static [u8]> {
+    VERSION
+        .get_or_init(|| {
+            let out = std::process::Command::new("rustc").arg("-vV").output().ok()?;
+            out.status.success().then_some(out.stdout)
+        })
+        .as_deref()
+}
+
 /// Puts the active toolchain's `bin/` (where rustup's proxies lead) first on PATH. Call first
 /// thing in the evaluator, before anything runs rustc, while no other thread reads the
 /// environment. Without rustup, or when the folder lacks `rustc` or `cargo`, PATH stays.

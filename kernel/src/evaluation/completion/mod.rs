@@ -40,9 +40,7 @@ pub fn build_index(out_dir: &Path, std_library: &Path, support_src: &Path) -> an
 
 /// The toolchain's std sources (the `rust-src` component), if installed.
 pub fn std_library_dir() -> Option<PathBuf> {
-    let out = std::process::Command::new("rustc").args(["--print", "sysroot"]).output().ok()?;
-    let root = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let lib = root.join("lib/rustlib/src/rust/library");
+    let lib = crate::evaluation::toolchain::toolchain()?.sysroot.join("lib/rustlib/src/rust/library");
     lib.join("std/src/lib.rs").is_file().then_some(lib)
 }
 
