@@ -538,6 +538,10 @@ def test_input_request_on_stdin(kernel_spec_dir):
 
     # This kernel must really ask: no unattended mode.
     env = {k: v for k, v in os.environ.items() if k != "MULTIPROC_UNATTENDED"}
+    # The build store off, so the start-up builds really compile (≈ 1 s after kernel_info):
+    # with them stored by earlier tests the evaluator can be ready before the first cell
+    # arrives, and then there is rightly no waiting notice to check.
+    env["RUST_CONCURRENCY_BUILD_STORE"] = "0"
     km, kc = start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=180, env=env)
     try:
         code = 'let who = input("Name? ", "nobody"); println!("hello {who}");'
