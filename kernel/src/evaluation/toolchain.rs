@@ -113,7 +113,8 @@ fn find_toolchain() -> Option<Toolchain> {
 static VERSION: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
 
 /// `rustc -vV`'s output, run once per process: the build store's key and the prebuilt support
-/// crate's key both name the compiler by it, and each run of rustc costs ≈ 20 ms of a start.
+/// crate's key both name the compiler by it, and each rustc run is one more process loading
+/// the compiler during a start (not timed on its own).
 pub fn rustc_version_verbose() -> Option<&'static [u8]> {
     VERSION
         .get_or_init(|| {
